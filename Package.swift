@@ -1,0 +1,97 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "kliq-webhooks",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "KliqWebhooks", targets: ["KliqWebhooks"]),
+        .library(name: "KliqWebhooksHummingbird", targets: ["KliqWebhooksHummingbird"]),
+        .library(name: "KliqWebhooksTesting", targets: ["KliqWebhooksTesting"]),
+        .executable(name: "kliq-webhooks", targets: ["KliqWebhooksCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]
+        ),
+        .target(
+            name: "KliqWebhooks",
+            dependencies: [
+                "COpenSSL",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KliqWebhooksHummingbird",
+            dependencies: [
+                "KliqWebhooks",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KliqWebhooksTesting",
+            dependencies: ["KliqWebhooks"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "KliqWebhooksCLI",
+            dependencies: [
+                "KliqWebhooks",
+                "KliqWebhooksHummingbird",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KliqWebhooksTests",
+            dependencies: ["KliqWebhooks", "KliqWebhooksTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KliqWebhooksHummingbirdTests",
+            dependencies: [
+                "KliqWebhooks",
+                "KliqWebhooksHummingbird",
+                "KliqWebhooksTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KliqWebhooksCLITests",
+            dependencies: [
+                "KliqWebhooksCLI",
+                "KliqWebhooksTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,60 @@
+import Logging
+
+extension Receiver {
+    /// Waits until job `jobId` is finished and returns its stored state: the drop-in for KLIQ's polling
+    /// `waitForCompletion(jobId, {timeoutMs})`.
+    ///
+    /// Returns at once when a `completed`/`failed` state is already stored, otherwise as soon as a
+    /// `cv.job.completed` or `cv.job.failed` event for the job is stored by this receiver.
+    ///
+    /// ```swift
+    /// let started = try await kliq.cv.start(observationId: "obs_abc123", model: .shelfDetectionV2)
+    /// let job = try await receiver.waitForCompletion(jobId: started.id, timeout: .seconds(60))
+    /// print(job.status, job.result?.detections.count ?? 0)
+    /// ```
+    /// - Parameters:
+    ///   - jobId: the job to wait for.
+    ///   - timeout: how long to wait.
+    ///   - clock: the clock that measures `timeout`.
+    /// - Throws: ``WebhookError`` with code ``WebhookError/Code/timeout`` when the job has not finished in
+    ///   time, `storage_unavailable` when the store cannot be read; `CancellationError` when cancelled.
+    public func waitForCompletion<C: Clock>(
+        jobId: String,
+        timeout: C.Duration,
+        clock: C = ContinuousClock()
+    ) async throws -> Job where C.Duration == Duration {
+        let token = self.waiters.makeToken()
+        defer { self.waiters.discard(token) }
+        return try await withThrowingTaskGroup(of: Job.self) { group in
+            group.addTask {
+                try await self.waiters.wait(for: jobId, token: token)
+            }
+            group.addTask {
+                // Registered first, read second: a state stored in between still wakes the waiter.
+                if let job = try await self.storedJob(jobId), job.isFinished { return job }
+                try await clock.sleep(for: timeout)
+                throw WebhookError(.timeout, "job \(jobId) did not finish within \(timeout)")
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+
+    private func storedJob(_ jobId: String) async throws -> Job? {
+        do {
+            return try await self.store.job(id: jobId)
+        } catch {
+            throw Self.storageError(error, doing: "read job \(jobId)")
+        }
+    }
+
+    /// After a CV-job event was stored (or recognised), wakes those waiting for its job if it is finished.
+    func notifyWaiters(after event: Event) async {
+        guard event.type.isCVJob, let jobId = event.jobId, self.waiters.isWaiting(for: jobId) else { return }
+        do {
+            if let job = try await self.store.job(id: jobId), job.isFinished { self.waiters.resume(job) }
+        } catch {
+            self.logger.warning("could not read job state for waiters", metadata: ["kliq.job_id": .string(jobId), "kliq.error": "\(error)"])
+        }
+    }
+}

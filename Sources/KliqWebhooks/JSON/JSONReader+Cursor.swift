@@ -1,0 +1,131 @@
+extension JSONReader {
+    /// The reading position; every method leaves `index` just past what it read.
+    struct Cursor {
+        let reader: JSONReader
+        var index: Int
+        let end: Int
+
+        var peek: UInt8? { self.index < self.end ? self.reader.bytes[self.index] : nil }
+
+        func error(_ reason: String) -> SyntaxError { SyntaxError(reason: reason, offset: self.index) }
+
+        mutating func skipWhitespace() {
+            while let byte = self.peek, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 {
+                self.index += 1
+            }
+        }
+
+        mutating func expect(_ byte: UInt8, _ what: String) throws(SyntaxError) {
+            guard self.peek == byte else { throw self.error("expected \(what)") }
+            self.index += 1
+        }
+
+        mutating func literal(_ text: StaticString) throws(SyntaxError) {
+            let count = text.utf8CodeUnitCount
+            guard self.end - self.index >= count else { throw self.error("truncated literal") }
+            let matches = text.withUTF8Buffer { expected in
+                (0..<count).allSatisfy { self.reader.bytes[self.index + $0] == expected[$0] }
+            }
+            guard matches else { throw self.error("invalid literal") }
+            self.index += count
+        }
+
+        mutating func skipValue(depth: Int) throws(SyntaxError) {
+            guard let byte = self.peek else { throw self.error("unexpected end of input") }
+            switch byte {
+            case UInt8(ascii: "{"):
+                _ = try self.objectMembers(depth: depth, collect: false)
+            case UInt8(ascii: "["):
+                try self.array(depth: depth) { (cursor: inout Cursor) throws(SyntaxError) in try cursor.skipValue(depth: depth + 1) }
+            case UInt8(ascii: "\""):
+                try self.skipString()
+            case UInt8(ascii: "t"): try self.literal("true")
+            case UInt8(ascii: "f"): try self.literal("false")
+            case UInt8(ascii: "n"): try self.literal("null")
+            default: _ = try self.number()
+            }
+        }
+
+        mutating func parseValue(depth: Int) throws(SyntaxError) -> JSONValue {
+            guard let byte = self.peek else { throw self.error("unexpected end of input") }
+            switch byte {
+            case UInt8(ascii: "{"):
+                let members = try self.objectMembers(depth: depth)
+                var object: [String: JSONValue] = [:]
+                object.reserveCapacity(members.count)
+                for member in members {
+                    var inner = Cursor(reader: self.reader, index: member.value.lowerBound, end: member.value.upperBound)
+                    object[member.key] = try inner.parseValue(depth: depth + 1)
+                }
+                return .object(object)
+            case UInt8(ascii: "["):
+                var elements: [JSONValue] = []
+                try self.array(depth: depth) { (cursor: inout Cursor) throws(SyntaxError) in
+                    elements.append(try cursor.parseValue(depth: depth + 1))
+                }
+                return .array(elements)
+            case UInt8(ascii: "\""): return .string(try self.parseString())
+            case UInt8(ascii: "t"): try self.literal("true"); return .bool(true)
+            case UInt8(ascii: "f"): try self.literal("false"); return .bool(false)
+            case UInt8(ascii: "n"): try self.literal("null"); return .null
+            default:
+                let range = try self.number()
+                let text = String(decoding: self.reader.bytes[range], as: UTF8.self)
+                guard let number = Double(text), number.isFinite else { throw self.error("number out of range") }
+                return .number(number)
+            }
+        }
+
+        /// Reads an object; returns its members (when `collect`) after checking keys are unique.
+        mutating func objectMembers(depth: Int, collect: Bool = true) throws(SyntaxError) -> [Member] {
+            guard depth < self.reader.maxDepth else { throw self.error("nesting deeper than \(self.reader.maxDepth)") }
+            try self.expect(UInt8(ascii: "{"), "an object")
+            var members: [Member] = []
+            var seen = Set<String>()
+            self.skipWhitespace()
+            if self.peek == UInt8(ascii: "}") {
+                self.index += 1
+                return members
+            }
+            while true {
+                self.skipWhitespace()
+                guard self.peek == UInt8(ascii: "\"") else { throw self.error("expected a string key") }
+                let keyStart = self.index
+                let key = try self.parseString()
+                guard seen.insert(key).inserted else {
+                    throw SyntaxError(reason: "duplicate key \"\(key.prefix(64))\"", offset: keyStart)
+                }
+                self.skipWhitespace()
+                try self.expect(UInt8(ascii: ":"), "':'")
+                self.skipWhitespace()
+                let valueStart = self.index
+                try self.skipValue(depth: depth + 1)
+                if collect { members.append(Member(key: key, value: valueStart..<self.index)) }
+                self.skipWhitespace()
+                guard let next = self.peek else { throw self.error("unterminated object") }
+                self.index += 1
+                if next == UInt8(ascii: "}") { return members }
+                guard next == UInt8(ascii: ",") else { throw SyntaxError(reason: "expected ',' or '}'", offset: self.index - 1) }
+            }
+        }
+
+        mutating func array(depth: Int, element: (inout Cursor) throws(SyntaxError) -> Void) throws(SyntaxError) {
+            guard depth < self.reader.maxDepth else { throw self.error("nesting deeper than \(self.reader.maxDepth)") }
+            try self.expect(UInt8(ascii: "["), "an array")
+            self.skipWhitespace()
+            if self.peek == UInt8(ascii: "]") {
+                self.index += 1
+                return
+            }
+            while true {
+                self.skipWhitespace()
+                try element(&self)
+                self.skipWhitespace()
+                guard let next = self.peek else { throw self.error("unterminated array") }
+                self.index += 1
+                if next == UInt8(ascii: "]") { return }
+                guard next == UInt8(ascii: ",") else { throw SyntaxError(reason: "expected ',' or ']'", offset: self.index - 1) }
+            }
+        }
+    }
+}

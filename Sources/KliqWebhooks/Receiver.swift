@@ -1,0 +1,139 @@
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Receives KLIQ webhook deliveries: verify → decode → claim (dedup) → persist → dispatch.
+///
+/// A `Receiver` has no HTTP dependency: an HTTP layer (such as `KliqWebhooksHummingbird`) hands it the
+/// raw body and the `X-Kliq-Signature` header and maps the result to a status. It is a `Service`:
+/// handlers run inside its ``run()``, so run it in your `ServiceGroup` (or `Application(services:)`).
+///
+/// ```swift
+/// let receiver = Receiver(
+///     verifier: try SignatureVerifier(secrets: [Secret("whsec_…")]),
+///     store: try FileEventStore(directory: "./kliq-data"),
+///     logger: Logger(label: "kliq")
+/// )
+/// receiver.on(.cvJobCompleted) { event in
+///     let job = try event.cvJob()
+///     if (job.result?.summary?.complianceScore ?? 1) < 0.8 { try await alerts.send(job) }
+/// }
+/// receiver.onError { failure in logger.error("handler failed", metadata: failure.metadata) }
+/// ```
+public final class Receiver: Service, Sendable {
+    /// Settings of a receiver.
+    public struct Configuration: Sendable {
+        /// The largest body accepted, in bytes (`--max-body-bytes`).
+        public var maxBodyBytes: Int
+        /// How many events are dispatched to handlers at the same time.
+        public var maxConcurrentDispatches: Int
+
+        public init(maxBodyBytes: Int = 4 * 1024 * 1024, maxConcurrentDispatches: Int = 16) {
+            self.maxBodyBytes = maxBodyBytes
+            self.maxConcurrentDispatches = maxConcurrentDispatches
+        }
+    }
+
+    /// The result of a delivery that passed verification and was stored or recognised.
+    public struct Delivery: Sendable {
+        public var outcome: Outcome
+        public var event: Event
+        /// Which configured secret the signature matched.
+        public var secretIndex: Int
+        public var eventId: String { self.event.id }
+    }
+
+    public let configuration: Configuration
+    public let store: any EventStore
+    let verifier: SignatureVerifier
+    let logger: Logger
+    let handlers = HandlerRegistry()
+    let waiters = JobWaiters()
+    let queue: HandlerQueue
+
+    /// - Parameters:
+    ///   - verifier: checks signatures; holds the secrets.
+    ///   - store: where events and job states are kept.
+    ///   - configuration: limits.
+    ///   - logger: logs one line per delivery with `kliq.event_id`, `kliq.event_type`, `kliq.outcome`.
+    public init(verifier: SignatureVerifier, store: any EventStore, configuration: Configuration = .init(), logger: Logger) {
+        self.verifier = verifier
+        self.store = store
+        self.configuration = configuration
+        self.logger = logger
+        self.queue = HandlerQueue()
+    }
+
+    /// Runs `handler` for every accepted event of `type`, after the event is stored.
+    public func on(_ type: EventType, _ handler: @escaping @Sendable (Event) async throws -> Void) {
+        self.handlers.add(type, handler)
+    }
+
+    /// Runs `handler` for every accepted event, whatever its type (also unknown types).
+    public func onAny(_ handler: @escaping @Sendable (Event) async throws -> Void) {
+        self.handlers.addAny(handler)
+    }
+
+    /// Runs `handler` whenever another handler throws. Without one, failures are logged.
+    public func onError(_ handler: @escaping @Sendable (HandlerFailure) async -> Void) {
+        self.handlers.addError(handler)
+    }
+
+    /// Handles one delivery.
+    /// - Parameters:
+    ///   - body: the raw request body, exactly as received.
+    ///   - signature: the `X-Kliq-Signature` header, or `nil` when absent.
+    /// - Returns: `.accepted` once the event is durably stored (handlers then run in ``run()``), or
+    ///   `.duplicate` when it was stored before.
+    /// - Throws: ``WebhookError``: `invalid_signature` (nothing stored), `payload_too_large`,
+    ///   `malformed_payload` (the body is kept in quarantine), or `storage_unavailable` (retry later).
+    public func receive(body: [UInt8], signature: String?) async throws(WebhookError) -> Delivery {
+        var logger = self.logger
+        guard body.count <= self.configuration.maxBodyBytes else {
+            throw self.refuse(WebhookError(.payloadTooLarge, "body is larger than \(self.configuration.maxBodyBytes) bytes"), logger)
+        }
+        let match: SignatureVerifier.Match
+        do {
+            match = try self.verifier.verify(signature: signature, body: body)
+        } catch {
+            throw self.refuse(error, logger)
+        }
+        logger[metadataKey: "kliq.secret_index"] = "\(match.secretIndex)"
+        let event: Event
+        do {
+            event = try Event(decoding: body)
+        } catch {
+            do {
+                try await self.store.quarantine(body: body, reason: error.message)
+            } catch {
+                throw self.refuse(Self.storageError(error, doing: "quarantine a malformed body"), logger)
+            }
+            throw self.refuse(error, logger)
+        }
+        logger[metadataKey: "kliq.event_id"] = .string(event.id)
+        logger[metadataKey: "kliq.event_type"] = .string(event.type.rawValue)
+        if let jobId = event.jobId { logger[metadataKey: "kliq.job_id"] = .string(jobId) }
+
+        let outcome: Outcome
+        do {
+            outcome = try await self.store.commit(event)
+        } catch {
+            throw self.refuse(Self.storageError(error, doing: "store the event"), logger)
+        }
+        logger.info("delivery \(outcome.rawValue)", metadata: ["kliq.outcome": .string(outcome.rawValue)])
+        if outcome == .accepted { self.queue.enqueue(event, logger: logger) }
+        await self.notifyWaiters(after: event)
+        return Delivery(outcome: outcome, event: event, secretIndex: match.secretIndex)
+    }
+
+    private func refuse(_ error: WebhookError, _ logger: Logger) -> WebhookError {
+        let level: Logger.Level = error.code == .storageUnavailable ? .error : .notice
+        logger.log(level: level, "delivery refused: \(error.message)", metadata: ["kliq.outcome": .string(error.code.rawValue)])
+        return error
+    }
+
+    static func storageError(_ error: any Error, doing what: String) -> WebhookError {
+        if let error = error as? WebhookError, error.code == .storageUnavailable { return error }
+        return WebhookError(.storageUnavailable, "could not \(what): \(error)", underlying: error)
+    }
+}

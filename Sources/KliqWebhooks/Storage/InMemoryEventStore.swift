@@ -1,0 +1,41 @@
+/// A store that keeps everything in memory, for tests and for embedders that persist elsewhere.
+/// It follows every rule of ``EventStore`` except surviving the process.
+public actor InMemoryEventStore: EventStore {
+    /// A body kept because it could not be understood.
+    public struct Quarantined: Sendable {
+        public var body: [UInt8]
+        public var reason: String
+    }
+
+    private var events: [String: Event] = [:]
+    private var jobs: [String: JobRecord] = [:]
+    /// Bodies quarantined so far, oldest first.
+    public private(set) var quarantined: [Quarantined] = []
+
+    public init() {}
+
+    public func commit(_ event: Event) -> Outcome {
+        let outcome: Outcome = self.events[event.id] == nil ? .accepted : .duplicate
+        if outcome == .accepted { self.events[event.id] = event }
+        if let record = JobRecord(event: event), self.jobs[record.jobId].map({ $0.order < record.order }) ?? true {
+            self.jobs[record.jobId] = record
+        }
+        return outcome
+    }
+
+    public func quarantine(body: [UInt8], reason: String) {
+        self.quarantined.append(Quarantined(body: body, reason: reason))
+    }
+
+    public func event(id: String) -> Event? { self.events[id] }
+
+    public func job(id: String) throws -> Job? {
+        guard let record = self.jobs[id] else { return nil }
+        return try Job(json: JSONValue(parsing: record.bytes))
+    }
+
+    public func checkHealth() {}
+
+    /// Ids of every stored event.
+    public var eventIds: [String] { Array(self.events.keys) }
+}

@@ -1,0 +1,71 @@
+/// The `jobs/<jobId>.json` document built from a `cv.job.*` event, in the shape of KLIQ's
+/// `GET /cv/jobs/{id}` plus `eventId` and `updatedAt`, and the order that decides which of two
+/// states for one job is kept.
+///
+/// Values are spliced from the event's raw bytes (`result`, `error`, ids), never re-encoded, so numbers
+/// and unknown fields inside them are exactly as KLIQ sent them.
+struct JobRecord: Sendable {
+    /// Which of two states for one job wins: the later timestamp; at equal times, the further
+    /// lifecycle step; then the greater event id. A total order, so the kept state does not depend on
+    /// the order in which deliveries arrive. A state without a readable timestamp loses to any dated one.
+    struct Order: Comparable, Sendable {
+        var instant: Timestamp?
+        var rank: Int
+        var eventId: String
+
+        static func < (lhs: Self, rhs: Self) -> Bool {
+            switch (lhs.instant, rhs.instant) {
+            case (nil, .some): return true
+            case (.some, nil): return false
+            case (.some(let l), .some(let r)) where l != r: return l < r
+            default:
+                if lhs.rank != rhs.rank { return lhs.rank < rhs.rank }
+                return lhs.eventId.utf8.lexicographicallyPrecedes(rhs.eventId.utf8)
+            }
+        }
+    }
+
+    var jobId: String
+    var status: JobStatus
+    var order: Order
+    var bytes: [UInt8]
+
+    /// The record for `event`, or `nil` when it is not a CV-job event with a string `data.jobId`.
+    init?(event: Event) {
+        guard event.type.isCVJob else { return nil }
+        let data = event.dataMembers
+        let reader = JSONReader(event.rawBody)
+        guard let jobRange = data["jobId"], let jobId = reader.string(at: jobRange), !jobId.isEmpty else { return nil }
+        func raw(_ range: Range<Int>?) -> [UInt8]? { range.map { Array(event.rawBody[$0]) } }
+
+        let sentStatus = data["status"].flatMap(reader.string(at:))
+        let status = JobStatus(sentStatus ?? String(event.type.rawValue.dropFirst("cv.job.".count)))
+        var members: [(String, [UInt8])] = [("id", raw(jobRange)!)]
+        members.append(("status", sentStatus != nil ? raw(data["status"])! : JSONWriter.string(status.rawValue)))
+        for key in ["model", "observationId"] {
+            if let value = raw(data[key]) { members.append((key, value)) }
+        }
+        if let tenant = raw(event.envelope["tenantId"]) { members.append(("tenantId", tenant)) }
+        if status == .completed, let result = raw(data["result"]) { members.append(("result", result)) }
+        if status != .completed, let error = raw(data["error"]) { members.append(("error", error)) }
+        members.append(("eventId", raw(event.envelope["id"])!))
+        members.append(("updatedAt", raw(event.envelope["timestamp"]) ?? Array("null".utf8)))
+
+        self.jobId = jobId
+        self.status = status
+        self.order = Order(instant: event.instant, rank: status.rank, eventId: event.id)
+        self.bytes = JSONWriter.object(members)
+    }
+
+    /// The order of a stored job document; `nil` when it cannot be read (then any new state replaces it).
+    static func order(ofStored bytes: [UInt8]) -> Order? {
+        let reader = JSONReader(bytes)
+        guard let members = try? reader.members() else { return nil }
+        var fields: [String: Range<Int>] = [:]
+        for member in members { fields[member.key] = member.value }
+        guard let eventId = fields["eventId"].flatMap(reader.string(at:)) else { return nil }
+        let status = JobStatus(fields["status"].flatMap(reader.string(at:)) ?? "")
+        let instant = fields["updatedAt"].flatMap(reader.string(at:)).flatMap(Timestamp.init(rfc3339:))
+        return Order(instant: instant, rank: status.rank, eventId: eventId)
+    }
+}
