@@ -6,6 +6,8 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+let testSettings: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
 let package = Package(
     name: "kliq-webhooks",
     platforms: [.macOS(.v15)],
@@ -51,7 +53,11 @@ let package = Package(
         ),
         .target(
             name: "KliqWebhooksTesting",
-            dependencies: ["KliqWebhooks"],
+            dependencies: [
+                "KliqWebhooks",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -70,7 +76,7 @@ let package = Package(
         .testTarget(
             name: "KliqWebhooksTests",
             dependencies: ["KliqWebhooks", "KliqWebhooksTesting"],
-            swiftSettings: swiftSettings
+            swiftSettings: testSettings
         ),
         .testTarget(
             name: "KliqWebhooksHummingbirdTests",
@@ -82,7 +88,7 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: testSettings
         ),
         .testTarget(
             name: "KliqWebhooksCLITests",
@@ -91,7 +97,7 @@ let package = Package(
                 "KliqWebhooksTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: testSettings
         ),
     ]
 )

@@ -12,7 +12,7 @@ import Synchronization
 final class BlockingPool: Sendable {
     private final class Queue: @unchecked Sendable {
         // Guarded by `mutex`; `cond` signals new work or shutdown.
-        var jobs: [@Sendable () -> Void] = []
+        var jobs: [(@Sendable () -> Void)?] = []
         var head = 0
         var stopped = false
         var mutex = pthread_mutex_t()
@@ -74,13 +74,15 @@ final class BlockingPool: Sendable {
                     return
                 }
                 let job = self.queue.jobs[self.queue.head]
+                // Drop the queue's reference at once: a job's closure may own resources (a store's locks).
+                self.queue.jobs[self.queue.head] = nil
                 self.queue.head += 1
                 if self.queue.head > 1024, self.queue.head * 2 > self.queue.jobs.count {
                     self.queue.jobs.removeFirst(self.queue.head)
                     self.queue.head = 0
                 }
                 pthread_mutex_unlock(&self.queue.mutex)
-                job()
+                job?()
             }
         }
     }

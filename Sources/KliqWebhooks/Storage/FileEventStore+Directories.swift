@@ -28,8 +28,10 @@ extension FileEventStore {
                 self.jobs = try sub("jobs")
                 self.quarantine = try sub("quarantine")
                 self.tmp = try sub("tmp")
-                let state = try sub("state")
-                self.lock = try Self.takeOwnership(state: state, label: "\(path)/state/lock")
+                let state = try FileSystem.openDirectory("state", in: root, label: "\(path)/state")
+                let lock = Result { try Self.takeOwnership(state: state, label: "\(path)/state/lock") }
+                close(state)
+                self.lock = try lock.get()
                 opened.append(self.lock)
                 self.root = root
                 // Leftovers of writes cut short by a crash; never linked into place, so never acknowledged.
@@ -52,7 +54,6 @@ extension FileEventStore {
         /// Opens `state/lock` and takes an exclusive `flock` on it, recording this process's id.
         private static func takeOwnership(state: Int32, label: String) throws -> Int32 {
             let fd = openat(state, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-            close(state)
             try FileSystem.check(fd, "open", label)
             if flock(fd, LOCK_EX | LOCK_NB) < 0 {
                 let code = errno
