@@ -99,9 +99,10 @@ public final class Receiver: Service, Sendable {
             throw self.refuse(error, logger)
         }
         logger[metadataKey: "kliq.secret_index"] = "\(match.secretIndex)"
-        let event: Event
+        var event: Event
         do {
             event = try Event(decoding: body)
+            event.signature = signature
         } catch {
             do {
                 try await self.store.quarantine(body: body, reason: error.message)

@@ -6,29 +6,6 @@ import Foundation
 import KliqWebhooksTesting
 import Logging
 
-/// A fresh temporary directory, removed when the test's scope ends.
-final class TemporaryDirectory: Sendable {
-    let path: String
-
-    init() {
-        var template = Array((NSTemporaryDirectory() + "kliq-test-XXXXXX").utf8CString)
-        let result = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        self.path = String(cString: result!)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: self.path) }
-
-    func file(_ relative: String) -> String { self.path + "/" + relative }
-
-    func contents(_ relative: String) -> [UInt8]? {
-        FileManager.default.contents(atPath: self.file(relative)).map(Array.init)
-    }
-
-    func names(_ relative: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: self.file(relative))) ?? []).sorted()
-    }
-}
-
 let testSecret = "whsec_test_secret"
 let signer = Signer(secret: testSecret)
 

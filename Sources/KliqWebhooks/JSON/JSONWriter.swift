@@ -1,7 +1,7 @@
 /// Minimal JSON output: quoting strings, and assembling objects from already-encoded member values.
-enum JSONWriter {
+package enum JSONWriter {
     /// `text` as a JSON string literal (UTF-8 bytes), with quotes, backslashes and control characters escaped.
-    static func string(_ text: String) -> [UInt8] {
+    package static func string(_ text: String) -> [UInt8] {
         var out: [UInt8] = [UInt8(ascii: "\"")]
         for byte in text.utf8 {
             switch byte {
@@ -21,7 +21,7 @@ enum JSONWriter {
     }
 
     /// An object from `(key, encoded value)` pairs, in order, followed by a newline.
-    static func object(_ members: [(String, [UInt8])]) -> [UInt8] {
+    package static func object(_ members: [(String, [UInt8])]) -> [UInt8] {
         var out: [UInt8] = [UInt8(ascii: "{")]
         for (index, (key, value)) in members.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }

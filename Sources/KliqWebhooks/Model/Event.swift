@@ -20,6 +20,8 @@ public struct Event: Sendable {
     public let timestamp: String?
     /// The request body, byte for byte.
     public let rawBody: [UInt8]
+    /// The `X-Kliq-Signature` the event arrived with, when it arrived through ``Receiver/receive(body:signature:)``.
+    public internal(set) var signature: String?
 
     let envelope: [String: Range<Int>]
     let instant: Timestamp?
@@ -50,6 +52,7 @@ public struct Event: Sendable {
         self.instant = self.timestamp.flatMap(Timestamp.init(rfc3339:))
         self.rawBody = body
         self.envelope = envelope
+        self.signature = nil
     }
 
     /// The envelope's `data`, or `null` when absent.

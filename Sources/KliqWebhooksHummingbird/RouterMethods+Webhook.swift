@@ -1,0 +1,75 @@
+import HTTPTypes
+import Hummingbird
+import KliqWebhooks
+import NIOCore
+
+extension HTTPField.Name {
+    /// `X-Kliq-Signature`.
+    public static var kliqSignature: Self { .init(SignatureVerifier.headerName)! }
+}
+
+extension RouterMethods {
+    /// Mounts the KLIQ webhook endpoint at `path` of an existing Hummingbird router or group.
+    ///
+    /// `POST path` verifies, deduplicates, persists and answers `200 {"status":"accepted"|"duplicate"}`,
+    /// or a JSON error (`401`, `400`, `413`, `503`); other methods get `405`. The body limit is the
+    /// receiver's `maxBodyBytes`: a larger `Content-Length` is refused before reading, and a body without
+    /// one is cut off once it exceeds the limit.
+    ///
+    /// ```swift
+    /// let router = Router()
+    /// router.addKliqWebhook("/webhooks/kliq", receiver: receiver)
+    /// let app = Application(router: router, services: [receiver])
+    /// ```
+    @discardableResult
+    public func addKliqWebhook(_ path: RouterPath = "/webhooks/kliq", receiver: Receiver) -> Self {
+        let limit = receiver.configuration.maxBodyBytes
+        self.post(path) { request, _ -> Response in
+            if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+                throw WebhookHTTPError(WebhookError(.payloadTooLarge, "Content-Length \(declared) is over the limit of \(limit) bytes"))
+            }
+            let buffer: ByteBuffer
+            do {
+                buffer = try await request.body.collect(upTo: limit)
+            } catch is NIOTooManyBytesError {
+                throw WebhookHTTPError(WebhookError(.payloadTooLarge, "the body is over the limit of \(limit) bytes"))
+            }
+            let delivery: Receiver.Delivery
+            do {
+                delivery = try await receiver.receive(body: Array(buffer.readableBytesView), signature: request.headers[.kliqSignature])
+            } catch let error as WebhookError {
+                throw WebhookHTTPError(error)
+            }
+            let body = JSONWriter.object([
+                ("status", JSONWriter.string(delivery.outcome.rawValue)), ("eventId", JSONWriter.string(delivery.eventId)),
+            ])
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        }
+        for method in [HTTPRequest.Method.get, .put, .delete, .patch, .head, .options] {
+            self.on(path, method: method) { _, _ -> Response in
+                throw WebhookHTTPError(status: .methodNotAllowed, code: "method_not_allowed", message: "use POST", headers: [.allow: "POST"])
+            }
+        }
+        return self
+    }
+
+    /// Mounts `GET /healthz` (200 while the process runs) and `GET /readyz` (200 when the store can write
+    /// and the server is not draining, else 503).
+    @discardableResult
+    public func addHealthChecks(readiness: Readiness) -> Self {
+        self.get("/healthz") { _, _ -> Response in
+            Self.json(.ok, [("status", JSONWriter.string("ok"))])
+        }
+        self.get("/readyz") { _, _ -> Response in
+            if let problem = await readiness.problem() {
+                throw WebhookHTTPError(status: .serviceUnavailable, code: "not_ready", message: problem)
+            }
+            return Self.json(.ok, [("status", JSONWriter.string("ready"))])
+        }
+        return self
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ members: [(String, [UInt8])]) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.object(members))))
+    }
+}
