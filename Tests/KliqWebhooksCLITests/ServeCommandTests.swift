@@ -1,0 +1,159 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import KliqWebhooksTesting
+import Logging
+import Synchronization
+import Testing
+
+/// Black-box tests of `kliq-webhooks serve`: the built binary, real sockets, real files.
+@Suite(.serialized)
+struct ServeCommandTests {
+    let dir = TemporaryDirectory()
+    let secret = "whsec_cli_test"
+    var signer: Signer { Signer(secret: self.secret) }
+    let fixtures: Fixtures = try! Fixtures()
+
+    func post(_ serve: ServeProcess, _ body: [UInt8], signer: Signer? = nil) throws -> RawHTTPClient.Response {
+        try serve.client.post("/webhooks/kliq", body: body, headers: [("X-Kliq-Signature", (signer ?? self.signer).signature(for: body))])
+    }
+
+    @Test func refusesToStartWithoutASecret() async throws {
+        let serve = try ServeProcess(["serve", "--port", "0"], environment: [:], workingDirectory: self.dir.path)
+        #expect(try await serve.waitForExit() == 2)
+        let lines = serve.errors.split(separator: "\n")
+        #expect(lines.count == 1)
+        #expect(serve.errors.contains("KLIQ_WEBHOOK_SECRET") && serve.errors.contains("--secret-file"))
+        #expect(!FileManager.default.fileExists(atPath: self.dir.file("kliq-data")))
+    }
+
+    @Test func refusesAnUnreadableOrEmptySecretFile() async throws {
+        let missing = try ServeProcess(["serve", "--secret-file", self.dir.file("nope")], environment: [:], workingDirectory: self.dir.path)
+        #expect(try await missing.waitForExit() == 2)
+        #expect(missing.errors.contains("cannot read --secret-file"))
+        FileManager.default.createFile(atPath: self.dir.file("empty"), contents: Data("# nothing\n\n".utf8))
+        let empty = try ServeProcess(["serve", "--secret-file", self.dir.file("empty")], environment: [:], workingDirectory: self.dir.path)
+        #expect(try await empty.waitForExit() == 2)
+        #expect(empty.errors.contains("holds no secret"))
+    }
+
+    @Test func acceptsThenDeduplicatesAcrossARestartAndExitsCleanly() async throws {
+        let env = ["KLIQ_WEBHOOK_SECRET": self.secret]
+        let body = try self.fixtures.load("cv.job.completed.shelf-detection-v2").body
+        let first = try ServeProcess(["serve", "--port", "0"], environment: env, workingDirectory: self.dir.path)
+        try await first.waitUntilListening()
+        #expect(first.output.contains("http://127.0.0.1:\(first.port)/webhooks/kliq"))
+        let accepted = try self.post(first, body)
+        #expect(accepted.status == 200)
+        #expect(accepted.bodyText == #"{"status":"accepted","eventId":"evt_shelf_0001"}"# + "\n")
+        #expect(self.dir.contents("kliq-data/events/evt_shelf_0001.json") == body)
+        #expect(try await first.terminate() == 0)
+
+        let second = try ServeProcess(["serve", "--port", "0"], environment: env, workingDirectory: self.dir.path)
+        try await second.waitUntilListening()
+        let again = try self.post(second, body)
+        #expect(again.status == 200)
+        #expect(again.bodyText.contains(#""status":"duplicate""#))
+        #expect(try second.client.request("GET", "/healthz").status == 200)
+        #expect(try second.client.request("GET", "/readyz").status == 200)
+        #expect(try await second.terminate() == 0)
+        #expect(!second.errors.contains(self.secret))
+    }
+
+    @Test func aSecondServerOnTheSameDataDirectoryIsRefused() async throws {
+        let env = ["KLIQ_WEBHOOK_SECRET": self.secret]
+        let first = try ServeProcess(["serve", "--port", "0"], environment: env, workingDirectory: self.dir.path)
+        try await first.waitUntilListening()
+        let second = try ServeProcess(["serve", "--port", "0"], environment: env, workingDirectory: self.dir.path)
+        #expect(try await second.waitForExit() == 1)
+        #expect(second.errors.contains("in use by process \(first.process.processIdentifier)"))
+        #expect(try await first.terminate() == 0)
+    }
+
+    @Test func forwardHandlerPostsTheRawBodyWithItsSignatureAndHonoursTheEventsFilter() async throws {
+        struct Received: Sendable {
+            var body: [UInt8]
+            var signature: String?
+            var contentType: String?
+        }
+        let received = Mutex<[Received]>([])
+        let router = Router()
+        router.post("/hook") { request, _ -> HTTPResponse.Status in
+            let body = try await request.body.collect(upTo: 1 << 22)
+            let item = Received(body: Array(body.readableBytesView), signature: request.headers[.init("X-Kliq-Signature")!],
+                                contentType: request.headers[.contentType])
+            received.withLock { $0.append(item) }
+            return .noContent
+        }
+        let sink = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                               logger: Logger(label: "sink", factory: { _ in SwiftLogNoOpLogHandler() }))
+        try await sink.test(.live) { client in
+            let serve = try ServeProcess(
+                ["serve", "--port", "0", "--forward", "http://127.0.0.1:\(client.port!)/hook", "--events", "cv.job.completed, cv.job.failed"],
+                environment: ["KLIQ_WEBHOOK_SECRET": "whsec_old,\(self.secret)"], workingDirectory: self.dir.path)
+            try await serve.waitUntilListening()
+            let completed = try self.fixtures.load("cv.job.completed.large").body
+            let failed = try self.fixtures.load("cv.job.failed.error-string").body
+            let visit = try self.fixtures.load("visit.submitted").body
+            #expect(try self.post(serve, completed).status == 200)
+            #expect(try self.post(serve, failed, signer: Signer(secret: "whsec_old")).status == 200)
+            #expect(try self.post(serve, visit).status == 200)
+            #expect(try self.post(serve, completed).bodyText.contains("duplicate"))
+            #expect(try await eventually { received.withLock { $0.count } >= 2 })
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await serve.terminate() == 0)
+            let got = received.withLock { $0 }
+            #expect(got.count == 2)
+            let byBody = Dictionary(got.map { ($0.body, $0) }, uniquingKeysWith: { a, _ in a })
+            #expect(byBody[completed]?.signature == self.signer.signature(for: completed))
+            #expect(byBody[failed]?.signature == Signer(secret: "whsec_old").signature(for: failed))
+            #expect(byBody[completed]?.contentType == "application/json")
+            #expect(byBody[visit] == nil)
+        }
+    }
+
+    @Test func execHandlerGetsTheEventOnStdinAndItsIdsInTheEnvironmentButNotTheSecret() async throws {
+        let out = self.dir.file("handled")
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let command = #"cat > "$OUT/$KLIQ_EVENT_ID.json"; echo "$KLIQ_EVENT_ID $KLIQ_EVENT_TYPE [$KLIQ_JOB_ID] secret=${KLIQ_WEBHOOK_SECRET:-none}" >> "$OUT/env.txt""#
+        let serve = try ServeProcess(["serve", "--port", "0", "--exec", command, "--exec", "exit 3"],
+                                     environment: ["KLIQ_WEBHOOK_SECRET": self.secret, "OUT": out], workingDirectory: self.dir.path)
+        try await serve.waitUntilListening()
+        let job = try self.fixtures.load("cv.job.completed.custom").body
+        let visit = try self.fixtures.load("visit.submitted").body
+        #expect(try self.post(serve, job).status == 200)
+        #expect(try self.post(serve, visit).status == 200)
+        #expect(try await eventually { (try? String(contentsOfFile: out + "/env.txt", encoding: .utf8))?.split(separator: "\n").count == 2 })
+        #expect(try await serve.terminate() == 0)
+        #expect(FileManager.default.contents(atPath: out + "/evt_custom_0001.json").map(Array.init) == job)
+        #expect(FileManager.default.contents(atPath: out + "/evt_visit_0001.json").map(Array.init) == visit)
+        let env = try String(contentsOfFile: out + "/env.txt", encoding: .utf8)
+        #expect(env.contains("evt_custom_0001 cv.job.completed [job_custom_0001] secret=none"))
+        #expect(env.contains("evt_visit_0001 visit.submitted [] secret=none"))
+        // The failing command is reported, once per event, without stopping the other handler.
+        #expect(serve.errors.components(separatedBy: "exited with status 3").count - 1 == 2)
+    }
+
+    @Test func secretFileRotationAcceptsEachLine() async throws {
+        let file = self.dir.file("secrets")
+        FileManager.default.createFile(atPath: file, contents: Data("whsec_new\nwhsec_previous\n".utf8))
+        let serve = try ServeProcess(["serve", "--port", "0", "--secret-file", file, "--data-dir", self.dir.file("data")],
+                                     environment: [:], workingDirectory: self.dir.path)
+        try await serve.waitUntilListening()
+        #expect(serve.output.contains("2 secrets from --secret-file"))
+        let a = try self.fixtures.load("observation.created").body
+        let b = try self.fixtures.load("observation.updated").body
+        #expect(try self.post(serve, a, signer: Signer(secret: "whsec_new")).status == 200)
+        #expect(try self.post(serve, b, signer: Signer(secret: "whsec_previous")).status == 200)
+        #expect(try self.post(serve, b, signer: Signer(secret: "whsec_retired")).status == 401)
+        #expect(self.dir.names("data/events") == ["evt_obs_created_0001.json", "evt_obs_updated_0001.json"])
+        #expect(try await serve.terminate() == 0)
+    }
+
+    @Test func invalidOptionsFailFastWithOneClearMessage() async throws {
+        let serve = try ServeProcess(["serve", "--path", "no-slash"], environment: ["KLIQ_WEBHOOK_SECRET": self.secret],
+                                     workingDirectory: self.dir.path)
+        #expect(try await serve.waitForExit() != 0)
+        #expect(serve.errors.contains("--path must start with '/'"))
+    }
+}
