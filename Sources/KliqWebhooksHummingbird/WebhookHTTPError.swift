@@ -61,7 +61,8 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             case .contentTooLarge: code = "payload_too_large"
             default: code = "http_\(error.status.code)"
             }
-            throw WebhookHTTPError(status: error.status, code: code, message: error.body ?? error.status.reasonPhrase, headers: error.headers)
+            let message = error.status == .notFound ? "nothing here: \(request.method) \(request.uri.path)" : (error.body ?? error.status.reasonPhrase)
+            throw WebhookHTTPError(status: error.status, code: code, message: message, headers: error.headers)
         } catch is NIOTooManyBytesError {
             throw WebhookHTTPError(status: .contentTooLarge, code: "payload_too_large", message: "the body is too large")
         } catch {

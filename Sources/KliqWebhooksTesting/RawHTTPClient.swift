@@ -3,10 +3,12 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Foundation
 
 /// A deliberately small HTTP/1.1 client over a plain socket, for black-box tests of a running receiver
 /// on loopback. It sends exactly the bytes it is given (so tests can send chunked, oversized or broken
-/// requests) and reads one response. Blocking: call it off the cooperative pool or accept the stall.
+/// requests) and reads one response. The blocking socket work runs on a thread of its own, never on
+/// Swift's cooperative pool, so a server in the same process keeps being served while a test waits.
 public struct RawHTTPClient: Sendable {
     /// A parsed response.
     public struct Response: Sendable {
@@ -29,7 +31,7 @@ public struct RawHTTPClient: Sendable {
     }
 
     /// Sends a `POST` of `body` to `path` with `headers` (Content-Length is added unless `chunked`).
-    public func post(_ path: String, body: [UInt8], headers: [(String, String)] = [], chunked: Bool = false) throws -> Response {
+    public func post(_ path: String, body: [UInt8], headers: [(String, String)] = [], chunked: Bool = false) async throws -> Response {
         var head = "POST \(path) HTTP/1.1\r\nHost: \(self.host):\(self.port)\r\nConnection: close\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         var bytes: [UInt8]
@@ -47,16 +49,23 @@ public struct RawHTTPClient: Sendable {
             head += "Content-Length: \(body.count)\r\n\r\n"
             bytes = Array(head.utf8) + body
         }
-        return try self.send(bytes)
+        return try await self.send(bytes)
     }
 
     /// Sends a request with no body.
-    public func request(_ method: String, _ path: String) throws -> Response {
-        try self.send(Array("\(method) \(path) HTTP/1.1\r\nHost: \(self.host):\(self.port)\r\nConnection: close\r\n\r\n".utf8))
+    public func request(_ method: String, _ path: String) async throws -> Response {
+        try await self.send(Array("\(method) \(path) HTTP/1.1\r\nHost: \(self.host):\(self.port)\r\nConnection: close\r\n\r\n".utf8))
     }
 
     /// Sends `bytes` as they are and reads one response (until the server closes or the body is complete).
-    public func send(_ bytes: [UInt8]) throws -> Response {
+    public func send(_ bytes: [UInt8]) async throws -> Response {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { continuation.resume(with: Result { try self.exchange(bytes) }) }
+            thread.start()
+        }
+    }
+
+    private func exchange(_ bytes: [UInt8]) throws -> Response {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure("socket: errno \(errno)") }
         defer { close(fd) }

@@ -18,8 +18,8 @@ final class ServeProcess: @unchecked Sendable {
     init(_ arguments: [String], environment: [String: String], workingDirectory: String) throws {
         self.stdout = workingDirectory + "/stdout-\(UUID().uuidString).log"
         self.stderr = workingDirectory + "/stderr-\(UUID().uuidString).log"
-        FileManager.default.createFile(atPath: self.stdout, contents: nil)
-        FileManager.default.createFile(atPath: self.stderr, contents: nil)
+        _ = FileManager.default.createFile(atPath: self.stdout, contents: nil)
+        _ = FileManager.default.createFile(atPath: self.stderr, contents: nil)
         self.process.executableURL = Self.executable
         self.process.arguments = arguments
         var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": workingDirectory]

@@ -196,13 +196,28 @@ struct WebhookRouteTests {
         let small = try fixtures.load("cv.job.completed.custom").body
         try await makeApp(receiver).test(.live) { client in
             let raw = RawHTTPClient(port: client.port!)
-            let refused = try raw.post("/webhooks/kliq", body: body, headers: [("X-Kliq-Signature", signer.signature(for: body))], chunked: true)
+            let refused = try await raw.post("/webhooks/kliq", body: body, headers: [("X-Kliq-Signature", signer.signature(for: body))], chunked: true)
             #expect(refused.status == 413)
             #expect(refused.bodyText.contains("payload_too_large"))
-            let accepted = try raw.post("/webhooks/kliq", body: small, headers: [("X-Kliq-Signature", signer.signature(for: small))], chunked: true)
+            let accepted = try await raw.post("/webhooks/kliq", body: small, headers: [("X-Kliq-Signature", signer.signature(for: small))], chunked: true)
             #expect(accepted.status == 200)
             #expect(accepted.bodyText.contains("accepted"))
         }
         #expect(self.dir.names("events") == ["evt_custom_0001.json"])
+    }
+
+    /// Over a real socket: a Content-Length over the limit is answered 413 before any of the body is sent.
+    @Test func declaredLengthOverTheLimitIsRefusedBeforeReading() async throws {
+        let receiver = try makeReceiver(store: try FileEventStore(directory: self.dir.path), maxBodyBytes: 1024)
+        try await makeApp(receiver).test(.live) { client in
+            let head = "POST /webhooks/kliq HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000000\r\n"
+                + "X-Kliq-Signature: \(String(repeating: "0", count: 64))\r\n\r\n"
+            let start = ContinuousClock.now
+            let response = try await RawHTTPClient(port: client.port!, timeout: 5).send(Array(head.utf8))
+            #expect(response.status == 413)
+            #expect(response.bodyText.contains("payload_too_large"))
+            #expect(ContinuousClock.now - start < .seconds(4))
+        }
+        #expect(self.dir.names("events").isEmpty)
     }
 }

@@ -23,7 +23,10 @@ public struct Event: Sendable {
     /// The `X-Kliq-Signature` the event arrived with, when it arrived through ``Receiver/receive(body:signature:)``.
     public internal(set) var signature: String?
 
+    /// Byte ranges of the envelope's members and, when `data` is an object, of `data`'s members:
+    /// found once while decoding, so nothing on the hot path scans the body again.
     let envelope: [String: Range<Int>]
+    let dataMembers: [String: Range<Int>]
     let instant: Timestamp?
 
     /// Decodes an envelope: a JSON object with a non-empty string `id` and `type`.
@@ -32,7 +35,7 @@ public struct Event: Sendable {
         let reader = JSONReader(body)
         let members: [JSONReader.Member]
         do {
-            try reader.validate()
+            // Reading the members checks the whole text: every value is parsed while being skipped.
             members = try reader.members()
         } catch {
             throw WebhookError(.malformedPayload, "body is not a JSON object: \(error)")
@@ -52,6 +55,7 @@ public struct Event: Sendable {
         self.instant = self.timestamp.flatMap(Timestamp.init(rfc3339:))
         self.rawBody = body
         self.envelope = envelope
+        self.dataMembers = Self.members(of: envelope["data"], in: reader)
         self.signature = nil
     }
 
@@ -71,9 +75,8 @@ public struct Event: Sendable {
     /// `data.visitId`, when it is a string (e.g. `visit.submitted`).
     public var visitId: String? { self.dataMember("visitId").flatMap { JSONReader(self.rawBody).string(at: $0) } }
 
-    /// The byte ranges of `data`'s members, when `data` is an object.
-    var dataMembers: [String: Range<Int>] {
-        guard let range = self.envelope["data"], let members = try? JSONReader(self.rawBody).members(of: range) else { return [:] }
+    private static func members(of range: Range<Int>?, in reader: JSONReader) -> [String: Range<Int>] {
+        guard let range, let members = try? reader.members(of: range) else { return [:] }
         var result: [String: Range<Int>] = [:]
         for member in members { result[member.key] = member.value }
         return result
