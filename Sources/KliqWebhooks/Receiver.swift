@@ -6,7 +6,7 @@ import Synchronization
 ///
 /// A `Receiver` has no HTTP dependency: an HTTP layer (such as `KliqWebhooksHummingbird`) hands it the
 /// raw body and the `X-Kliq-Signature` header and maps the result to a status. It is a `Service`:
-/// handlers run inside its ``run()``, so run it in your `ServiceGroup` (or `Application(services:)`).
+/// handlers run inside its ``run()``, so run it — once — in your `ServiceGroup` (or `Application(services:)`).
 ///
 /// ```swift
 /// let receiver = Receiver(
@@ -25,12 +25,20 @@ public final class Receiver: Service, Sendable {
     public struct Configuration: Sendable {
         /// The largest body accepted, in bytes (`--max-body-bytes`).
         public var maxBodyBytes: Int
-        /// How many events are dispatched to handlers at the same time.
+        /// How many jobs' events are dispatched to handlers at the same time (events of one job go in order).
         public var maxConcurrentDispatches: Int
+        /// How failed handlers are retried before their delivery is dead.
+        public var retry: RetryPolicy
+        /// On graceful shutdown, how long running handlers may take to finish before they are cancelled
+        /// (what is unfinished then stays pending, for the next start).
+        public var shutdownGracePeriod: Duration
 
-        public init(maxBodyBytes: Int = 4 * 1024 * 1024, maxConcurrentDispatches: Int = 16) {
+        public init(maxBodyBytes: Int = 4 * 1024 * 1024, maxConcurrentDispatches: Int = 16, retry: RetryPolicy = .init(),
+                    shutdownGracePeriod: Duration = .seconds(30)) {
             self.maxBodyBytes = maxBodyBytes
             self.maxConcurrentDispatches = maxConcurrentDispatches
+            self.retry = retry
+            self.shutdownGracePeriod = shutdownGracePeriod
         }
     }
 
@@ -49,7 +57,7 @@ public final class Receiver: Service, Sendable {
     let logger: Logger
     let handlers = HandlerRegistry()
     let waiters = JobWaiters()
-    let queue: HandlerQueue
+    let scheduler: Scheduler
 
     /// - Parameters:
     ///   - verifier: checks signatures; holds the secrets.
@@ -61,17 +69,37 @@ public final class Receiver: Service, Sendable {
         self.store = store
         self.configuration = configuration
         self.logger = logger
-        self.queue = HandlerQueue()
+        self.scheduler = Scheduler(limit: configuration.maxConcurrentDispatches)
     }
 
-    /// Runs `handler` for every accepted event of `type`, after the event is stored.
-    public func on(_ type: EventType, _ handler: @escaping @Sendable (Event) async throws -> Void) {
-        self.handlers.add(type, handler)
+    /// Runs `handler` for every accepted event of `type`, after the event is stored; failures are retried.
+    /// - Parameters:
+    ///   - type: the event type.
+    ///   - name: the handler's name in the ledger. Give one that stays the same across releases: unfinished
+    ///     deliveries are matched to handlers by name after a restart. Defaults to `on(<type>)#<n>`.
+    ///   - handler: the work; it gets the event and a ``HandlerContext`` with the attempt number.
+    public func on(_ type: EventType, name: String? = nil, _ handler: @escaping @Sendable (Event, HandlerContext) async throws -> Void) {
+        self.handlers.add([type], name: name, handler)
+    }
+
+    /// Runs `handler` for every accepted event of `type`, after the event is stored; failures are retried.
+    public func on(_ type: EventType, name: String? = nil, _ handler: @escaping @Sendable (Event) async throws -> Void) {
+        self.handlers.add([type], name: name) { event, _ in try await handler(event) }
+    }
+
+    /// Runs `handler`, under one name, for every accepted event of any of `types`.
+    public func on(_ types: Set<EventType>, name: String? = nil, _ handler: @escaping @Sendable (Event, HandlerContext) async throws -> Void) {
+        self.handlers.add(types, name: name, handler)
+    }
+
+    /// Runs `handler` for every accepted event, whatever its type (also unknown types). Named `onAny#<n>` by default.
+    public func onAny(name: String? = nil, _ handler: @escaping @Sendable (Event, HandlerContext) async throws -> Void) {
+        self.handlers.add(nil, name: name, handler)
     }
 
     /// Runs `handler` for every accepted event, whatever its type (also unknown types).
-    public func onAny(_ handler: @escaping @Sendable (Event) async throws -> Void) {
-        self.handlers.addAny(handler)
+    public func onAny(name: String? = nil, _ handler: @escaping @Sendable (Event) async throws -> Void) {
+        self.handlers.add(nil, name: name) { event, _ in try await handler(event) }
     }
 
     /// Runs `handler` whenever another handler throws. Without one, failures are logged.
@@ -115,14 +143,16 @@ public final class Receiver: Service, Sendable {
         logger[metadataKey: "kliq.event_type"] = .string(event.type.rawValue)
         if let jobId = event.jobId { logger[metadataKey: "kliq.job_id"] = .string(jobId) }
 
+        let names = self.handlers.names(for: event.type)
+        let entry = names.isEmpty ? nil : LedgerEntry(event: event, handlers: names, acceptedAt: Timestamp.now().rfc3339)
         let outcome: Outcome
         do {
-            outcome = try await self.store.commit(event)
+            outcome = try await self.store.commit(event, ledger: entry)
         } catch {
             throw self.refuse(Self.storageError(error, doing: "store the event"), logger)
         }
         logger.info("delivery \(outcome.rawValue)", metadata: ["kliq.outcome": .string(outcome.rawValue)])
-        if outcome == .accepted { self.queue.enqueue(event, logger: logger) }
+        if outcome == .accepted, let entry { self.scheduler.submit(.init(event: event, entry: entry)) }
         await self.notifyWaiters(after: event)
         return Delivery(outcome: outcome, event: event, secretIndex: match.secretIndex)
     }

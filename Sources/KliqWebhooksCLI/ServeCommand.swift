@@ -85,21 +85,23 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info("stopped")
     }
 
+    /// Registers `exec#1`, `exec#2`, … and `forward#1`, … (their ledger names, by position on the command line).
     private func registerHandlers(on receiver: Receiver) {
         let filter = self.events.map(Self.eventTypes)
-        for command in self.exec {
-            let handler = ExecHandler(command: command)
-            receiver.onAny { event in
-                guard filter?.contains(event.type) ?? true else { return }
-                try await handler.run(event)
+        func register(_ name: String, _ run: @escaping @Sendable (Event) async throws -> Void) {
+            if let filter {
+                receiver.on(filter, name: name) { event, _ in try await run(event) }
+            } else {
+                receiver.onAny(name: name, run)
             }
         }
-        for url in self.forward {
+        for (index, command) in self.exec.enumerated() {
+            let handler = ExecHandler(command: command)
+            register("exec#\(index + 1)") { try await handler.run($0) }
+        }
+        for (index, url) in self.forward.enumerated() {
             let handler = ForwardHandler(url: url, client: .shared)
-            receiver.onAny { event in
-                guard filter?.contains(event.type) ?? true else { return }
-                try await handler.run(event)
-            }
+            register("forward#\(index + 1)") { try await handler.run($0) }
         }
     }
 }

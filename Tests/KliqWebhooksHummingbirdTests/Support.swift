@@ -46,11 +46,14 @@ extension TestResponse {
 
 /// A store whose writes always fail, as on a full or read-only disk.
 struct FailingStore: EventStore {
-    func commit(_ event: Event) async throws -> Outcome {
+    func commit(_ event: Event, ledger: LedgerEntry?) async throws -> Outcome {
         throw WebhookError(.storageUnavailable, "cannot write to the data directory: write events/x.json: No space left on device")
     }
     func quarantine(body: [UInt8], reason: String) async throws { throw WebhookError(.storageUnavailable, "no space left") }
     func event(id: String) async throws -> Event? { nil }
     func job(id: String) async throws -> Job? { nil }
     func checkHealth() async throws { throw WebhookError(.storageUnavailable, "No space left on device") }
+    func updateLedger(_ entry: LedgerEntry) async throws { throw WebhookError(.storageUnavailable, "no space left") }
+    func ledgerEntry(eventId: String) async throws -> LedgerEntry? { nil }
+    func ledgerEntries(on shelf: LedgerEntry.Shelf) async throws -> [LedgerEntry] { [] }
 }

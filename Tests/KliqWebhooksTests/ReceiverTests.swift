@@ -50,7 +50,7 @@ struct ReceiverTests {
 
     @Test func aFailingHandlerReachesOnErrorAndDoesNotStopTheOthers() async throws {
         struct Boom: Error {}
-        let receiver = try makeReceiver(store: InMemoryEventStore())
+        let receiver = try makeReceiver(store: InMemoryEventStore(), retry: .init(maxAttempts: 2, initialDelay: .milliseconds(10), jitter: 0))
         let before = RecordingHandler()
         let after = RecordingHandler()
         let failures = Mutex<[HandlerFailure]>([])
@@ -66,9 +66,12 @@ struct ReceiverTests {
         #expect(Set(before.eventIds) == ["evt_failed_0001", "evt_failed_0002"])
         #expect(after.eventIds.count == 2)
         let seen = failures.withLock { $0 }
-        #expect(seen.count == 2)
+        #expect(seen.count == 4)   // two events, two attempts each
         #expect(seen.allSatisfy { $0.error is Boom && $0.handler == "on(cv.job.failed)#2" })
         #expect(Set(seen.map(\.event.id)) == ["evt_failed_0001", "evt_failed_0002"])
+        #expect(seen.filter { $0.nextAttemptAt == nil }.map(\.attempt) == [2, 2])
+        // The handlers that succeeded ran once per event, retries of the failing one notwithstanding.
+        #expect(before.eventIds.count == 2)
     }
 
     @Test func handlersRunConcurrently() async throws {

@@ -9,8 +9,9 @@ import Logging
 let testSecret = "whsec_test_secret"
 let signer = Signer(secret: testSecret)
 
-func makeReceiver(store: any EventStore) throws -> Receiver {
-    Receiver(verifier: try SignatureVerifier(secrets: [Secret(testSecret)]), store: store, logger: quietLogger)
+func makeReceiver(store: any EventStore, retry: RetryPolicy = .init(), grace: Duration = .seconds(30)) throws -> Receiver {
+    Receiver(verifier: try SignatureVerifier(secrets: [Secret(testSecret)]), store: store,
+             configuration: .init(retry: retry, shutdownGracePeriod: grace), logger: quietLogger)
 }
 
 /// A minimal signed-able envelope.

@@ -6,15 +6,21 @@ public struct HandlerFailure: Sendable {
     public var event: Event
     /// What the handler threw.
     public var error: any Error
-    /// Which handler: its registration, e.g. `on(cv.job.completed)#2` or `onAny#1`.
+    /// Which handler, by its ledger name.
     public var handler: String
+    /// Which attempt failed (1-based).
+    public var attempt: Int
+    /// When it will be tried again; `nil` when this was the last allowed attempt (the delivery is now dead).
+    public var nextAttemptAt: String?
 
-    /// Log metadata for the failure: event id and type, handler, error.
+    /// Log metadata for the failure: event id and type, handler, attempt, error.
     public var metadata: Logger.Metadata {
         [
             "kliq.event_id": .string(self.event.id),
             "kliq.event_type": .string(self.event.type.rawValue),
             "kliq.handler": .string(self.handler),
+            "kliq.attempt": "\(self.attempt)",
+            "kliq.next_attempt_at": .string(self.nextAttemptAt ?? "never (dead)"),
             "kliq.error": .string(String(describing: self.error)),
         ]
     }

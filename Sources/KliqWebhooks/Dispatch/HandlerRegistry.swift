@@ -1,33 +1,41 @@
 import Synchronization
 
+/// What a handler is told besides the event.
+public struct HandlerContext: Sendable {
+    /// The handler's name in the ledger.
+    public var handler: String
+    /// 1 on the first attempt; higher when retrying, after a restart, or when re-driven. A handler that
+    /// must not act twice can use `(event.id, attempt > 1)` to check whether it already did.
+    public var attempt: Int
+}
+
 /// The handlers registered on a ``Receiver``: by event type, for any event, and for failures.
 final class HandlerRegistry: Sendable {
-    typealias Handler = @Sendable (Event) async throws -> Void
+    typealias Handler = @Sendable (Event, HandlerContext) async throws -> Void
     typealias ErrorHandler = @Sendable (HandlerFailure) async -> Void
 
     struct Entry: Sendable {
         var name: String
+        /// `nil`: every type.
+        var types: Set<EventType>?
         var run: Handler
     }
 
     private struct Table {
-        var typed: [EventType: [Entry]] = [:]
-        var any: [Entry] = []
+        var entries: [Entry] = []
         var errors: [ErrorHandler] = []
     }
 
     private let table = Mutex(Table())
 
-    func add(_ type: EventType, _ handler: @escaping Handler) {
+    /// Adds a handler; `name` defaults to `on(<types>)#<n>` / `onAny#<n>` (stable while registration order is).
+    func add(_ types: Set<EventType>?, name: String?, _ handler: @escaping Handler) {
         self.table.withLock { table in
-            let count = (table.typed[type]?.count ?? 0) + 1
-            table.typed[type, default: []].append(Entry(name: "on(\(type))#\(count)", run: handler))
-        }
-    }
-
-    func addAny(_ handler: @escaping Handler) {
-        self.table.withLock { table in
-            table.any.append(Entry(name: "onAny#\(table.any.count + 1)", run: handler))
+            let count = table.entries.filter { $0.types == types }.count + 1
+            let label = types.map { $0.map(\.rawValue).sorted().joined(separator: "|") }
+            let name = name ?? (label.map { "on(\($0))#\(count)" } ?? "onAny#\(count)")
+            precondition(!table.entries.contains { $0.name == name }, "a handler named \(name) is already registered")
+            table.entries.append(Entry(name: name, types: types, run: handler))
         }
     }
 
@@ -35,9 +43,13 @@ final class HandlerRegistry: Sendable {
         self.table.withLock { $0.errors.append(handler) }
     }
 
-    /// The handlers for `type`: those registered for it, then the `onAny` ones.
-    func handlers(for type: EventType) -> [Entry] {
-        self.table.withLock { ($0.typed[type] ?? []) + $0.any }
+    /// The names of the handlers an event of `type` goes to, in registration order.
+    func names(for type: EventType) -> [String] {
+        self.table.withLock { table in table.entries.filter { $0.types?.contains(type) ?? true }.map(\.name) }
+    }
+
+    func handler(named name: String) -> Entry? {
+        self.table.withLock { $0.entries.first { $0.name == name } }
     }
 
     var errorHandlers: [ErrorHandler] { self.table.withLock { $0.errors } }

@@ -1,108 +1,167 @@
 import Logging
 import ServiceLifecycle
-import Synchronization
 
 extension Receiver {
-    /// Accepted events waiting for their handlers, and a count of those not yet finished.
-    final class HandlerQueue: Sendable {
-        struct Item: Sendable {
-            var event: Event
-            var logger: Logger
-        }
-
-        let stream: AsyncStream<Item>
-        private let continuation: AsyncStream<Item>.Continuation
-        private let state = Mutex<(pending: Int, idle: [CheckedContinuation<Void, Never>])>((0, []))
-
-        init() {
-            (self.stream, self.continuation) = AsyncStream.makeStream(of: Item.self)
-        }
-
-        func enqueue(_ event: Event, logger: Logger) {
-            self.state.withLock { $0.pending += 1 }
-            if case .terminated = self.continuation.yield(Item(event: event, logger: logger)) {
-                logger.warning("receiver is shut down: stored event not dispatched")
-                self.finishedOne()
-            }
-        }
-
-        func finish() { self.continuation.finish() }
-
-        func finishedOne() {
-            let waiting = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
-                state.pending -= 1
-                guard state.pending == 0 else { return [] }
-                defer { state.idle = [] }
-                return state.idle
-            }
-            for continuation in waiting { continuation.resume() }
-        }
-
-        func waitUntilIdle() async {
-            await withCheckedContinuation { continuation in
-                let idle = self.state.withLock { state in
-                    if state.pending == 0 { return true }
-                    state.idle.append(continuation)
-                    return false
-                }
-                if idle { continuation.resume() }
-            }
-        }
-    }
-
-    /// Dispatches accepted events to their handlers until graceful shutdown, then finishes every event
-    /// already accepted and returns. Run it in a `ServiceGroup` after (so: shut down after) the HTTP server.
+    /// Dispatches accepted events to their handlers until graceful shutdown.
+    ///
+    /// First it recovers what the ledger says is unfinished (pending, or retrying) from before a crash or
+    /// restart. On graceful shutdown it starts nothing new, lets running handlers finish for up to
+    /// ``Configuration/shutdownGracePeriod``, then returns; whatever is unfinished stays pending on disk
+    /// and is dispatched again at the next start. Run it after (so: shut it down after) the HTTP server.
     public func run() async throws {
-        let limit = max(1, self.configuration.maxConcurrentDispatches)
+        await self.recover()
+        let scheduler = self.scheduler
         await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                var running = 0
-                for await item in self.queue.stream {
-                    if running >= limit {
-                        await group.next()
-                        running -= 1
+            await withTaskGroup(of: Void.self) { outer in
+                outer.addTask { await self.dispatchLoop() }
+                outer.addTask {
+                    // Timers of parked lanes, and the grace period once shutdown has begun.
+                    while !scheduler.isShuttingDown {
+                        scheduler.promoteDueTimers()
+                        try? await Task.sleep(for: .milliseconds(50))
+                        if Task.isCancelled { return }
                     }
-                    group.addTask { await self.dispatch(item.event, logger: item.logger) }
-                    running += 1
+                    try? await Task.sleep(for: self.configuration.shutdownGracePeriod)
                 }
-                await group.waitForAll()
+                await outer.next()
+                outer.cancelAll()
             }
         } onGracefulShutdown: {
-            self.queue.finish()
+            scheduler.beginShutdown()
+        }
+        self.logger.info("handlers stopped")
+    }
+
+    private func dispatchLoop() async {
+        await withDiscardingTaskGroup { group in
+            for await _ in self.scheduler.wakeups {
+                while let lane = self.scheduler.claimReadyLane() {
+                    group.addTask { await self.work(lane: lane) }
+                }
+            }
         }
     }
 
-    /// Waits until every accepted event so far has been through its handlers.
+    /// Waits until every accepted event so far has been through its handlers: each handler succeeded or is
+    /// dead (retries included).
     public func waitUntilIdle() async {
-        await self.queue.waitUntilIdle()
+        await self.scheduler.waitUntilIdle()
     }
 
-    /// Runs every handler for `event` concurrently; a failure is reported, never propagated to siblings.
-    func dispatch(_ event: Event, logger: Logger) async {
-        defer { self.queue.finishedOne() }
-        let entries = self.handlers.handlers(for: event.type)
-        guard !entries.isEmpty else { return }
-        let failures = await withTaskGroup(of: HandlerFailure?.self) { group in
+    /// Loads the unfinished ledger entries and schedules them.
+    func recover() async {
+        do {
+            let entries = try await self.store.ledgerEntries(on: .active)
             for entry in entries {
+                guard let event = try await self.store.event(id: entry.eventId) else { continue }
+                self.scheduler.submit(.init(event: event, entry: entry))
+            }
+            if !entries.isEmpty { self.logger.notice("recovered unfinished handler deliveries", metadata: ["kliq.count": "\(entries.count)"]) }
+        } catch {
+            self.logger.error("could not read the handler ledger; unfinished deliveries wait for the next start", metadata: ["kliq.error": "\(error)"])
+        }
+    }
+
+    /// Works through one lane: runs the head's due handlers, records the outcome, moves on in order.
+    private func work(lane: String) async {
+        while !Task.isCancelled, let item = self.scheduler.head(of: lane) {
+            let now = Timestamp.now()
+            let registered = item.entry.handlers.filter { !$0.value.isSettled && self.handlers.handler(named: $0.key) != nil }
+            if registered.isEmpty && !item.entry.isSettled {
+                self.logger.warning("ledger entry names handlers that are not registered; it stays active",
+                                    metadata: ["kliq.event_id": .string(item.event.id), "kliq.handlers": "\(item.entry.handlers.keys.sorted())"])
+                self.scheduler.update(item, done: true)
+                continue
+            }
+            let due = registered.filter { $0.value.status == .pending || ($0.value.nextAttemptAt.flatMap(Timestamp.init(rfc3339:)) ?? now) <= now }
+            if due.isEmpty {
+                guard let next = registered.compactMap({ $0.value.nextAttemptAt.flatMap(Timestamp.init(rfc3339:)) }).min() else {
+                    self.scheduler.update(item, done: true)
+                    continue
+                }
+                let wait = Duration.nanoseconds((next.seconds - now.seconds) * 1_000_000_000 + (next.nanoseconds - now.nanoseconds))
+                self.scheduler.park(lane, until: .now + wait)
+                return
+            }
+            var updated = item
+            updated.entry = await self.runHandlers(due.keys.sorted(), for: item)
+            self.scheduler.update(updated, done: updated.entry.isSettled)
+        }
+        self.scheduler.release(lane)
+    }
+
+    /// Runs `names` for the item's event concurrently and returns the entry with their outcomes recorded.
+    private func runHandlers(_ names: [String], for item: Item) async -> LedgerEntry {
+        let event = item.event
+        let results = await withTaskGroup(of: (String, (any Error)?).self) { group in
+            for name in names {
+                guard let handler = self.handlers.handler(named: name) else { continue }
+                let attempt = (item.entry.handlers[name]?.attempts ?? 0) + 1
                 group.addTask {
                     do {
-                        try await entry.run(event)
-                        return nil
+                        try await handler.run(event, HandlerContext(handler: name, attempt: attempt))
+                        return (name, nil)
                     } catch {
-                        return HandlerFailure(event: event, error: error, handler: entry.name)
+                        return (name, error)
                     }
                 }
             }
-            var failures: [HandlerFailure] = []
-            for await failure in group { if let failure { failures.append(failure) } }
-            return failures
+            return await group.reduce(into: [(String, (any Error)?)]()) { $0.append($1) }
         }
-        logger.debug("handlers ran", metadata: ["kliq.handlers": "\(entries.count)", "kliq.failed": "\(failures.count)"])
-        guard !failures.isEmpty else { return }
+        var entry = item.entry
+        var failures: [HandlerFailure] = []
+        let now = Timestamp.now()
+        // Cut short by the end of the shutdown grace period: what did not succeed stays as it was
+        // (pending), to run again at the next start, and is not counted as a failed attempt.
+        let interrupted = Task.isCancelled
+        for (name, error) in results {
+            guard let error else {
+                entry.recordSuccess(of: name)
+                continue
+            }
+            if interrupted { continue }
+            let state = entry.handlers[name] ?? .init()
+            let attempt = state.attempts + 1
+            let next = self.configuration.retry.delay(afterAttempt: attempt - state.budgetStart).map { now.adding($0) }
+            entry.recordFailure(of: name, error: String(describing: error), at: now, next: next)
+            failures.append(HandlerFailure(event: event, error: error, handler: name, attempt: attempt, nextAttemptAt: next?.rfc3339))
+        }
+        entry.revision += 1
+        do {
+            try await self.store.updateLedger(entry)
+        } catch {
+            // Not recorded: after a restart these handlers run again (at least once still holds).
+            self.logger.error("could not record handler outcomes", metadata: ["kliq.event_id": .string(event.id), "kliq.error": "\(error)"])
+        }
+        var logger = self.logger
+        logger[metadataKey: "kliq.event_id"] = .string(event.id)
+        logger.debug("handlers ran", metadata: ["kliq.handlers": "\(names.count)", "kliq.failed": "\(failures.count)"])
         let errorHandlers = self.handlers.errorHandlers
         for failure in failures {
-            logger.error("handler failed", metadata: failure.metadata)
+            logger.log(level: failure.nextAttemptAt == nil ? .error : .warning,
+                       failure.nextAttemptAt == nil ? "handler failed; delivery is dead" : "handler failed; will retry", metadata: failure.metadata)
             for handler in errorHandlers { await handler(failure) }
         }
+        return entry
+    }
+
+    typealias Item = Scheduler.Item
+
+    /// Re-drives an event's dead (or, naming a handler, any unsucceeded) deliveries: they become pending
+    /// with a fresh attempt budget and are dispatched again.
+    /// - Parameters:
+    ///   - eventId: the event.
+    ///   - handler: only this handler; with a name, even a succeeded delivery runs again.
+    /// - Returns: whether anything was re-driven.
+    @discardableResult
+    public func redeliver(eventId: String, handler: String? = nil) async throws -> Bool {
+        guard var entry = try await self.store.ledgerEntry(eventId: eventId), let event = try await self.store.event(id: eventId) else {
+            return false
+        }
+        guard entry.redrive(handler: handler) else { return false }
+        entry.revision += 1
+        try await self.store.updateLedger(entry)
+        self.scheduler.submit(.init(event: event, entry: entry))
+        return true
     }
 }

@@ -21,9 +21,22 @@ public enum Outcome: String, Sendable, Hashable {
 /// - When a commit fails it throws, and leaves nothing behind: a retry of the same delivery is a
 ///   fresh commit. Failures to write are ``WebhookError/Code/storageUnavailable``.
 /// - Ids from the wire never become paths unvalidated (see ``StorageName``).
+/// - The handler ledger: an accepted commit that carries a ``LedgerEntry`` stores it in the same step,
+///   so an event is never stored without the record of who must still see it. ``updateLedger(_:)``
+///   records each transition durably before returning; where two copies of an entry exist after a
+///   crash, the higher ``LedgerEntry/revision`` is the truth.
 public protocol EventStore: Sendable {
-    /// Claims `event.id` and durably stores the event and, for CV-job events, the job's state.
-    func commit(_ event: Event) async throws -> Outcome
+    /// Claims `event.id` and durably stores the event, the job's state (CV-job events) and, when
+    /// accepted and given, the event's handler ledger entry.
+    func commit(_ event: Event, ledger: LedgerEntry?) async throws -> Outcome
+    /// Durably records a ledger transition (a handler succeeded, failed, died, or was re-driven).
+    func updateLedger(_ entry: LedgerEntry) async throws
+    /// The ledger entry of one event, if it has one.
+    func ledgerEntry(eventId: String) async throws -> LedgerEntry?
+    /// The entries on `shelf`: `active` (something pending or retrying), `dead`, or `done`.
+    /// Reading `active` also discards entries whose event was never stored (a crash between the two
+    /// writes of a commit that was therefore never acknowledged).
+    func ledgerEntries(on shelf: LedgerEntry.Shelf) async throws -> [LedgerEntry]
     /// Durably keeps a signed body that could not be understood, with the reason.
     func quarantine(body: [UInt8], reason: String) async throws
     /// The stored event with this id, if any.
@@ -32,4 +45,11 @@ public protocol EventStore: Sendable {
     func job(id: String) async throws -> Job?
     /// Throws when the store cannot currently write (used for readiness).
     func checkHealth() async throws
+}
+
+extension EventStore {
+    /// Claims `event.id` and durably stores the event and its job state, without a ledger entry.
+    public func commit(_ event: Event) async throws -> Outcome {
+        try await self.commit(event, ledger: nil)
+    }
 }

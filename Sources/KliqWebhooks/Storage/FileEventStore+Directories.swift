@@ -13,6 +13,8 @@ extension FileEventStore {
         let quarantine: Int32
         let tmp: Int32
         let lock: Int32
+        /// `ledger/active`, `ledger/done`, `ledger/dead`.
+        let ledger: [LedgerEntry.Shelf: Int32]
 
         init(path: String) throws {
             try Self.createParents(of: path)
@@ -28,6 +30,15 @@ extension FileEventStore {
                 self.jobs = try sub("jobs")
                 self.quarantine = try sub("quarantine")
                 self.tmp = try sub("tmp")
+                let ledgerRoot = try FileSystem.openDirectory("ledger", in: root, label: "\(path)/ledger")
+                defer { close(ledgerRoot) }
+                var shelves: [LedgerEntry.Shelf: Int32] = [:]
+                for shelf in LedgerEntry.Shelf.allCases {
+                    let fd = try FileSystem.openDirectory(shelf.rawValue, in: ledgerRoot, label: "\(path)/ledger/\(shelf.rawValue)")
+                    opened.append(fd)
+                    shelves[shelf] = fd
+                }
+                self.ledger = shelves
                 let state = try FileSystem.openDirectory("state", in: root, label: "\(path)/state")
                 let lock = Result { try Self.takeOwnership(state: state, label: "\(path)/state/lock") }
                 close(state)
@@ -38,7 +49,8 @@ extension FileEventStore {
                 for name in FileSystem.list("\(path)/tmp") { unlinkat(self.tmp, name, 0) }
                 // Names that were visible but perhaps not yet flushed when a previous process died are made
                 // durable before any of them can be reported as a duplicate.
-                for (fd, label) in [(self.events, "events/"), (self.jobs, "jobs/"), (self.quarantine, "quarantine/"), (root, path)] {
+                let shelfDirs = shelves.map { ($0.value, "ledger/\($0.key.rawValue)/") }
+                for (fd, label) in [(self.events, "events/"), (self.jobs, "jobs/"), (self.quarantine, "quarantine/"), (root, path)] + shelfDirs {
                     try FileSystem.syncDirectory(fd, label: label)
                 }
             } catch {
@@ -48,7 +60,7 @@ extension FileEventStore {
         }
 
         deinit {
-            for fd in [self.lock, self.events, self.jobs, self.quarantine, self.tmp, self.root] { close(fd) }
+            for fd in [self.lock, self.events, self.jobs, self.quarantine, self.tmp, self.root] + Array(self.ledger.values) { close(fd) }
         }
 
         /// Opens `state/lock` and takes an exclusive `flock` on it, recording this process's id.

@@ -10,6 +10,7 @@ import Darwin
 /// - `events/<eventId>.json` — each accepted body, byte for byte;
 /// - `jobs/<jobId>.json` — each job's latest state;
 /// - `quarantine/<sha256>.body` + `<sha256>.json` — signed bodies that could not be understood, and why;
+/// - `ledger/active|done|dead/<eventId>.json` — the handler ledger (see ``LedgerEntry``);
 /// - `tmp/` — files being written (removed at start-up); `state/lock` — held while a process owns the directory.
 ///
 /// Every file is written to `tmp/`, `fsync`ed, then linked (events: `link` fails if the name exists,
@@ -50,18 +51,37 @@ public final class FileEventStore: EventStore {
         self.pool = BlockingPool(threads: configuration.ioThreads)
     }
 
-    public func commit(_ event: Event) async throws -> Outcome {
+    public func commit(_ event: Event, ledger: LedgerEntry?) async throws -> Outcome {
         let name = StorageName.fileName(for: event.id)
         let record = JobRecord(event: event)
+        let ledgerBytes = try ledger.map(Self.encode)
         return try await self.eventLocks.withLock(name) {
-            let outcome = try await self.io { try self.claim(event.rawBody, as: name) }
+            // The ledger entry goes first: an event is never on disk without the record of who must see it.
+            // Under this id's lock, in a directory this process owns, the existence check cannot race.
+            let outcome = try await self.io { () throws -> Outcome in
+                if faccessat(self.dirs.events, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0 { return .duplicate }
+                if let ledgerBytes { try self.placeLedger(ledgerBytes, as: name, on: .active) }
+                do {
+                    let outcome = try self.claim(event.rawBody, as: name)
+                    if outcome == .duplicate, ledgerBytes != nil { try self.removeLedger(name, from: .active) }
+                    return outcome
+                } catch {
+                    if ledgerBytes != nil { try? self.removeLedger(name, from: .active) }
+                    throw error
+                }
+            }
             guard let record else { return outcome }
             do {
                 try await self.jobLocks.withLock(record.jobId) {
                     try await self.io { try self.apply(record) }
                 }
             } catch {
-                if outcome == .accepted { try? await self.io { try self.unclaim(name) } }
+                if outcome == .accepted {
+                    try? await self.io {
+                        try self.unclaim(name)
+                        if ledgerBytes != nil { try self.removeLedger(name, from: .active) }
+                    }
+                }
                 throw error
             }
             return outcome
@@ -109,7 +129,7 @@ public final class FileEventStore: EventStore {
     }
 
     /// Runs blocking work on the I/O threads, reporting file-system failures as `storage_unavailable`.
-    private func io<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    func io<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         do {
             return try await self.pool.run(work)
         } catch let error as SystemCallError {
@@ -157,7 +177,7 @@ extension FileEventStore {
     }
 
     /// Writes `bytes` to `tmp/`, flushes it, and renames it over `name` in `directory`.
-    private func place(_ bytes: [UInt8], as name: String, in directory: Int32, label: String) throws {
+    func place(_ bytes: [UInt8], as name: String, in directory: Int32, label: String) throws {
         let temporary = FileSystem.temporaryName()
         try FileSystem.writeNewFile(bytes, named: temporary, in: self.dirs.tmp, label: "tmp/\(temporary)")
         if renameat(self.dirs.tmp, temporary, directory, name) < 0 {

@@ -9,14 +9,18 @@ public actor InMemoryEventStore: EventStore {
 
     private var events: [String: Event] = [:]
     private var jobs: [String: JobRecord] = [:]
+    private var ledger: [String: LedgerEntry] = [:]
     /// Bodies quarantined so far, oldest first.
     public private(set) var quarantined: [Quarantined] = []
 
     public init() {}
 
-    public func commit(_ event: Event) -> Outcome {
+    public func commit(_ event: Event, ledger: LedgerEntry?) -> Outcome {
         let outcome: Outcome = self.events[event.id] == nil ? .accepted : .duplicate
-        if outcome == .accepted { self.events[event.id] = event }
+        if outcome == .accepted {
+            self.events[event.id] = event
+            if let ledger { self.ledger[event.id] = ledger }
+        }
         if let record = JobRecord(event: event), self.jobs[record.jobId].map({ $0.order < record.order }) ?? true {
             self.jobs[record.jobId] = record
         }
@@ -35,6 +39,16 @@ public actor InMemoryEventStore: EventStore {
     }
 
     public func checkHealth() {}
+
+    public func updateLedger(_ entry: LedgerEntry) {
+        if (self.ledger[entry.eventId]?.revision ?? 0) <= entry.revision { self.ledger[entry.eventId] = entry }
+    }
+
+    public func ledgerEntry(eventId: String) -> LedgerEntry? { self.ledger[eventId] }
+
+    public func ledgerEntries(on shelf: LedgerEntry.Shelf) -> [LedgerEntry] {
+        self.ledger.values.filter { $0.shelf == shelf }.sorted { $0.acceptedAt < $1.acceptedAt }
+    }
 
     /// Ids of every stored event.
     public var eventIds: [String] { Array(self.events.keys) }

@@ -1,0 +1,123 @@
+/// The handler ledger's record of one accepted event: for each handler that must see it, where that
+/// delivery stands. Kept apart from "received" (`events/`), so a handler that fails, or a process that
+/// dies between storing and dispatching, loses nothing.
+public struct LedgerEntry: Sendable, Hashable, Codable {
+    /// Where one handler's delivery of the event stands.
+    public struct HandlerState: Sendable, Hashable, Codable {
+        public enum Status: String, Sendable, Hashable, Codable {
+            /// Not yet run (or interrupted before its outcome was recorded).
+            case pending
+            /// Ran and returned; never run again unless re-driven by hand.
+            case succeeded
+            /// Failed; will run again at `nextAttemptAt`.
+            case retrying
+            /// Failed on every allowed attempt; kept with its errors until re-driven.
+            case dead
+        }
+
+        /// One failed attempt.
+        public struct Failure: Sendable, Hashable, Codable {
+            public var attempt: Int
+            public var at: String
+            public var error: String
+        }
+
+        public var status: Status
+        /// Attempts recorded so far, across re-drives (an attempt cut short by a crash is not recorded).
+        public var attempts: Int
+        /// `attempts` when the current retry budget began (0, or the count at the last re-drive).
+        public var budgetStart: Int
+        /// When the next attempt is due (`retrying`), RFC 3339.
+        public var nextAttemptAt: String?
+        /// The most recent failures, oldest first (at most ``LedgerEntry/keptFailures``).
+        public var failures: [Failure]
+
+        public init(status: Status = .pending, attempts: Int = 0, budgetStart: Int = 0, nextAttemptAt: String? = nil, failures: [Failure] = []) {
+            self.status = status
+            self.attempts = attempts
+            self.budgetStart = budgetStart
+            self.nextAttemptAt = nextAttemptAt
+            self.failures = failures
+        }
+
+        /// Whether nothing more will happen without an operator: succeeded or dead.
+        public var isSettled: Bool { self.status == .succeeded || self.status == .dead }
+    }
+
+    static let keptFailures = 10
+
+    public var eventId: String
+    /// Incremented by every recorded change; where a crash left two copies, the higher one is true.
+    public var revision: Int
+    public var eventType: String
+    public var jobId: String?
+    /// The event's own timestamp: the order in which events of one job reach a handler.
+    public var timestamp: String?
+    /// When the event was accepted, RFC 3339.
+    public var acceptedAt: String
+    /// By handler name.
+    public var handlers: [String: HandlerState]
+
+    public init(event: Event, handlers: [String], acceptedAt: String) {
+        self.eventId = event.id
+        self.revision = 1
+        self.eventType = event.type.rawValue
+        self.jobId = event.jobId
+        self.timestamp = event.timestamp
+        self.acceptedAt = acceptedAt
+        self.handlers = Dictionary(uniqueKeysWithValues: handlers.map { ($0, HandlerState()) })
+    }
+
+    /// Whether every handler has succeeded or is dead.
+    public var isSettled: Bool { self.handlers.values.allSatisfy(\.isSettled) }
+    /// Whether some handler is dead (the entry needs an operator).
+    public var isDead: Bool { self.handlers.values.contains { $0.status == .dead } }
+
+    /// Where the entry belongs: `active` while anything is pending or retrying, then `dead` if any
+    /// handler is dead, else `done`.
+    public var shelf: Shelf {
+        if !self.isSettled { return .active }
+        return self.isDead ? .dead : .done
+    }
+
+    /// The three places an entry can be.
+    public enum Shelf: String, Sendable, CaseIterable, Codable {
+        case active, done, dead
+    }
+}
+
+extension LedgerEntry {
+    /// Records a failed attempt: retrying at `next`, or dead when `next` is `nil`.
+    mutating func recordFailure(of handler: String, error: String, at now: Timestamp, next: Timestamp?) {
+        var state = self.handlers[handler] ?? HandlerState()
+        state.attempts += 1
+        state.failures.append(.init(attempt: state.attempts, at: now.rfc3339, error: String(error.prefix(2000))))
+        if state.failures.count > Self.keptFailures { state.failures.removeFirst(state.failures.count - Self.keptFailures) }
+        state.status = next == nil ? .dead : .retrying
+        state.nextAttemptAt = next?.rfc3339
+        self.handlers[handler] = state
+    }
+
+    mutating func recordSuccess(of handler: String) {
+        var state = self.handlers[handler] ?? HandlerState()
+        state.attempts += 1
+        state.status = .succeeded
+        state.nextAttemptAt = nil
+        self.handlers[handler] = state
+    }
+
+    /// Makes dead (or, with `all`, every unsucceeded) deliveries pending again, with a fresh attempt budget.
+    /// - Parameter handler: only this handler, when given.
+    /// - Returns: whether anything changed.
+    @discardableResult
+    public mutating func redrive(handler: String? = nil) -> Bool {
+        var changed = false
+        for (name, state) in self.handlers where handler == nil || handler == name {
+            guard state.status == .dead || (handler != nil && state.status != .pending) else { continue }
+            self.handlers[name] = HandlerState(status: .pending, attempts: state.attempts, budgetStart: state.attempts, nextAttemptAt: nil,
+                                               failures: state.failures)
+            changed = true
+        }
+        return changed
+    }
+}

@@ -1,0 +1,85 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+extension FileEventStore {
+    public func updateLedger(_ entry: LedgerEntry) async throws {
+        let name = StorageName.fileName(for: entry.eventId)
+        let bytes = try Self.encode(entry)
+        try await self.io {
+            // Write the new shelf first, then take the old copies away: a crash in between leaves two
+            // copies, and the higher revision wins when they are read.
+            try self.placeLedger(bytes, as: name, on: entry.shelf)
+            for shelf in LedgerEntry.Shelf.allCases where shelf != entry.shelf {
+                try self.removeLedger(name, from: shelf)
+            }
+        }
+    }
+
+    public func ledgerEntry(eventId: String) async throws -> LedgerEntry? {
+        let name = StorageName.fileName(for: eventId)
+        return try await self.io {
+            try LedgerEntry.Shelf.allCases.compactMap { try self.readLedger(name, from: $0) }.max { $0.revision < $1.revision }
+        }
+    }
+
+    public func ledgerEntries(on shelf: LedgerEntry.Shelf) async throws -> [LedgerEntry] {
+        try await self.io {
+            var entries: [LedgerEntry] = []
+            for name in FileSystem.list(self.directory + "/ledger/" + shelf.rawValue) where name.hasSuffix(".json") {
+                guard let entry = try self.readLedger(name, from: shelf) else { continue }
+                if shelf == .active {
+                    // Never acknowledged: the event was not stored after its entry was.
+                    if faccessat(self.dirs.events, name, F_OK, AT_SYMLINK_NOFOLLOW) != 0 {
+                        try self.removeLedger(name, from: .active)
+                        continue
+                    }
+                    // Superseded by a later copy on another shelf (a crash between the two writes of an update).
+                    let newer = try [LedgerEntry.Shelf.done, .dead].compactMap { try self.readLedger(name, from: $0) }
+                        .contains { $0.revision > entry.revision }
+                    if newer {
+                        try self.removeLedger(name, from: .active)
+                        continue
+                    }
+                }
+                entries.append(entry)
+            }
+            return entries.sorted { ($0.acceptedAt, $0.eventId) < ($1.acceptedAt, $1.eventId) }
+        }
+    }
+
+    static func encode(_ entry: LedgerEntry) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(entry)) + [0x0A]
+    }
+
+    func placeLedger(_ bytes: [UInt8], as name: String, on shelf: LedgerEntry.Shelf) throws {
+        let dir = self.dirs.ledger[shelf]!
+        try self.place(bytes, as: name, in: dir, label: "ledger/\(shelf.rawValue)")
+        try FileSystem.syncDirectory(dir, label: "ledger/\(shelf.rawValue)/")
+    }
+
+    func removeLedger(_ name: String, from shelf: LedgerEntry.Shelf) throws {
+        let dir = self.dirs.ledger[shelf]!
+        if unlinkat(dir, name, 0) == 0 {
+            try FileSystem.syncDirectory(dir, label: "ledger/\(shelf.rawValue)/")
+        } else if errno != ENOENT {
+            throw SystemCallError(operation: "unlink", path: "ledger/\(shelf.rawValue)/\(name)", errno: errno)
+        }
+    }
+
+    func readLedger(_ name: String, from shelf: LedgerEntry.Shelf) throws -> LedgerEntry? {
+        guard let bytes = try FileSystem.readFile(named: name, in: self.dirs.ledger[shelf]!, label: "ledger/\(shelf.rawValue)/\(name)") else {
+            return nil
+        }
+        return try JSONDecoder().decode(LedgerEntry.self, from: Data(bytes))
+    }
+}

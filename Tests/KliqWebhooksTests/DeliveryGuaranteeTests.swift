@@ -1,0 +1,201 @@
+import Foundation
+@testable import KliqWebhooks
+import KliqWebhooksTesting
+import Logging
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+/// The handler ledger: retries, dead letters, re-driving, recovery after restart, ordering, shutdown.
+struct DeliveryGuaranteeTests {
+    let dir = TemporaryDirectory()
+    let fast = RetryPolicy(maxAttempts: 3, initialDelay: .milliseconds(40), maxDelay: .seconds(1), multiplier: 2, jitter: 0)
+
+    @Test func aHandlerThatFailsTwiceIsRetriedWithGrowingDelaysAndEndsSucceeded() async throws {
+        let store = try FileEventStore(directory: self.dir.path)
+        let receiver = try makeReceiver(store: store, retry: .init(maxAttempts: 5, initialDelay: .milliseconds(60), multiplier: 3, jitter: 0))
+        let attempts = Mutex<[(Int, ContinuousClock.Instant)]>([])
+        receiver.on(.cvJobCompleted, name: "flaky") { _, context in
+            attempts.withLock { $0.append((context.attempt, .now)) }
+            if context.attempt < 3 { throw CancellationError() }
+        }
+        try await withRunningReceiver(receiver) {
+            try await receiver.deliver(fixtures.load("cv.job.completed.custom"), signedWith: signer)
+        }
+        let seen = attempts.withLock { $0 }
+        #expect(seen.map(\.0) == [1, 2, 3])
+        let first = seen[1].1 - seen[0].1
+        let second = seen[2].1 - seen[1].1
+        #expect(first >= .milliseconds(55))
+        #expect(second >= .milliseconds(170))
+        #expect(second > first)
+        let entry = try #require(try await store.ledgerEntry(eventId: "evt_custom_0001"))
+        #expect(entry.handlers["flaky"]?.status == .succeeded)
+        #expect(entry.handlers["flaky"]?.attempts == 3)
+        #expect(entry.handlers["flaky"]?.failures.count == 2)
+        #expect(entry.shelf == .done)
+        #expect(self.dir.names("ledger/done") == ["evt_custom_0001.json"])
+        #expect(self.dir.names("ledger/active").isEmpty)
+    }
+
+    @Test func aHandlerThatAlwaysFailsEndsDeadAndCanBeRedriven() async throws {
+        let store = try FileEventStore(directory: self.dir.path)
+        let receiver = try makeReceiver(store: store, retry: self.fast)
+        let healthy = Mutex(false)
+        let runs = Mutex<[Int]>([])
+        receiver.on(.cvJobFailed, name: "crm") { _, context in
+            runs.withLock { $0.append(context.attempt) }
+            if !healthy.withLock({ $0 }) { throw WebhookError(.storageUnavailable, "CRM is down") }
+        }
+        receiver.onAny(name: "audit") { _ in }
+        try await withRunningReceiver(receiver) {
+            try await receiver.deliver(fixtures.load("cv.job.failed.error-object"), signedWith: signer)
+        }
+        #expect(runs.withLock { $0 } == [1, 2, 3])
+        let dead = try await store.ledgerEntries(on: .dead)
+        #expect(dead.map(\.eventId) == ["evt_failed_0001"])
+        let state = try #require(dead.first?.handlers["crm"])
+        #expect(state.status == .dead)
+        #expect(state.failures.map(\.attempt) == [1, 2, 3])
+        #expect(state.failures.allSatisfy { $0.error.contains("CRM is down") })
+        #expect(dead.first?.handlers["audit"]?.status == .succeeded)
+
+        // Later, the CRM is back and an operator re-drives the dead delivery (in a new process).
+        healthy.withLock { $0 = true }
+        let later = try makeReceiver(store: store, retry: self.fast)
+        later.on(.cvJobFailed, name: "crm") { _, context in runs.withLock { $0.append(context.attempt) } }
+        later.onAny(name: "audit") { _ in }
+        let redriven = try await withRunningReceiver(later) {
+            try await later.redeliver(eventId: "evt_failed_0001")
+        }
+        #expect(redriven)
+        // Attempt numbers keep counting across a re-drive, so a handler can tell it has seen the event.
+        #expect(runs.withLock { $0 } == [1, 2, 3, 4])
+        let entry = try #require(try await store.ledgerEntry(eventId: "evt_failed_0001"))
+        #expect(entry.shelf == .done)
+        #expect(entry.handlers["crm"]?.status == .succeeded)
+        #expect(entry.handlers["audit"]?.attempts == 1)   // the succeeded one was not run again
+        #expect(try await store.ledgerEntries(on: .dead).isEmpty)
+    }
+
+    @Test func unfinishedDeliveriesRunAfterARestartAndSucceededOnesDoNot() async throws {
+        let body = try fixtures.load("cv.job.completed.shelf-detection-v2")
+        do {
+            // A process that stores the event but dies before its handlers run (run() never starts).
+            let receiver = try makeReceiver(store: try FileEventStore(directory: self.dir.path))
+            receiver.on(.cvJobCompleted, name: "alerts") { _ in }
+            receiver.onAny(name: "archive") { _ in }
+            #expect(try await receiver.deliver(body, signedWith: signer).outcome == .accepted)
+        }
+        #expect(self.dir.names("ledger/active") == ["evt_shelf_0001.json"])
+
+        let store = try FileEventStore(directory: self.dir.path)
+        let restarted = try makeReceiver(store: store)
+        let seen = Mutex<[String]>([])
+        restarted.on(.cvJobCompleted, name: "alerts") { event, context in seen.withLock { $0.append("alerts \(event.id) #\(context.attempt)") } }
+        restarted.onAny(name: "archive") { event, context in seen.withLock { $0.append("archive \(event.id) #\(context.attempt)") } }
+        let again = try await withRunningReceiver(restarted) {
+            try await restarted.deliver(body, signedWith: signer).outcome
+        }
+        #expect(again == .duplicate)
+        #expect(Set(seen.withLock { $0 }) == ["alerts evt_shelf_0001 #1", "archive evt_shelf_0001 #1"])
+
+        // A third start has nothing left to do.
+        let third = try makeReceiver(store: store)
+        let more = RecordingHandler()
+        third.onAny(name: "archive", more.handler)
+        third.on(.cvJobCompleted, name: "alerts", more.handler)
+        try await withRunningReceiver(third) {}
+        #expect(more.events.isEmpty)
+    }
+
+    @Test func eventsOfOneJobPendingTogetherReachAHandlerInTimestampOrder() async throws {
+        let store = try FileEventStore(directory: self.dir.path)
+        let receiver = try makeReceiver(store: store)
+        let order = Mutex<[String]>([])
+        receiver.onAny(name: "track") { event in
+            try await Task.sleep(for: .milliseconds(5))
+            order.withLock { $0.append(event.id) }
+        }
+        // Stored before the receiver runs, so they are pending together, in scrambled arrival order.
+        for (id, job, time) in [("e3", "job_a", "12:03"), ("e1", "job_a", "12:01"), ("x1", "job_b", "12:00"), ("e2", "job_a", "12:02")] {
+            try await receiver.deliver(envelope(id: id, type: "cv.job.processing", jobId: job, status: "processing",
+                                                timestamp: "2026-04-28T\(time):00Z"), signedWith: signer)
+        }
+        try await withRunningReceiver(receiver) {}
+        let seen = order.withLock { $0 }
+        #expect(seen.filter { $0.hasPrefix("e") } == ["e1", "e2", "e3"])
+        #expect(seen.contains("x1"))
+    }
+
+    @Test func aCrashBetweenLedgerWritesIsResolvedByRevision() async throws {
+        let store = try FileEventStore(directory: self.dir.path)
+        let event = try Event(decoding: envelope(id: "evt_rev"))
+        var entry = LedgerEntry(event: event, handlers: ["h"], acceptedAt: "2026-04-28T12:00:00.000Z")
+        #expect(try await store.commit(event, ledger: entry) == .accepted)
+        let stale = try #require(self.dir.contents("ledger/active/evt_rev.json"))
+        entry.recordSuccess(of: "h")
+        entry.revision += 1
+        try await store.updateLedger(entry)
+        #expect(self.dir.names("ledger/active").isEmpty)
+        // As if the process died after writing done/ but before removing active/.
+        #expect(FileManager.default.createFile(atPath: self.dir.file("ledger/active/evt_rev.json"), contents: Data(stale)))
+        // And an entry whose event was never stored (died between the two writes of a commit).
+        #expect(FileManager.default.createFile(atPath: self.dir.file("ledger/active/evt_orphan.json"), contents: Data(stale)))
+        #expect(try await store.ledgerEntries(on: .active).isEmpty)
+        #expect(self.dir.names("ledger/active").isEmpty)
+        #expect(try await store.ledgerEntry(eventId: "evt_rev")?.handlers["h"]?.status == .succeeded)
+    }
+
+    @Test func eventsWithoutHandlersWriteNoLedger() async throws {
+        let receiver = try makeReceiver(store: try FileEventStore(directory: self.dir.path))
+        try await receiver.deliver(fixtures.load("visit.submitted"), signedWith: signer)
+        #expect(self.dir.names("ledger/active").isEmpty && self.dir.names("ledger/done").isEmpty)
+    }
+
+    @Test func shutdownWaitsForRunningHandlersOnlyForTheGracePeriodAndKeepsThemPending() async throws {
+        let store = try FileEventStore(directory: self.dir.path)
+        let receiver = try makeReceiver(store: store, grace: .milliseconds(200))
+        let started = Mutex(false)
+        receiver.onAny(name: "slow") { _ in
+            started.withLock { $0 = true }
+            try await Task.sleep(for: .seconds(30))
+        }
+        let group = ServiceGroup(configuration: .init(services: [receiver], logger: quietLogger))
+        let begin = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await receiver.deliver(fixtures.load("observation.created"), signedWith: signer)
+            #expect(try await eventually { started.withLock { $0 } })
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        #expect(ContinuousClock.now - begin < .seconds(5))
+        let entry = try #require(try await store.ledgerEntry(eventId: "evt_obs_created_0001"))
+        #expect(entry.shelf == .active)
+        #expect(entry.handlers["slow"]?.status == .pending)
+        #expect(entry.handlers["slow"]?.attempts == 0)
+    }
+
+    @Test func retryDelaysGrowExponentiallyWithBoundedJitterAndStopAtTheLimit() {
+        let policy = RetryPolicy(maxAttempts: 5, initialDelay: .seconds(1), maxDelay: .seconds(5), multiplier: 2, jitter: 0.5)
+        for _ in 0..<100 {
+            let d1 = RetryPolicy.seconds(policy.delay(afterAttempt: 1)!)
+            let d3 = RetryPolicy.seconds(policy.delay(afterAttempt: 3)!)
+            let d4 = RetryPolicy.seconds(policy.delay(afterAttempt: 4)!)
+            #expect((0.5...1.0).contains(d1))
+            #expect((2.0...4.0).contains(d3))
+            #expect((2.5...5.0).contains(d4))
+        }
+        #expect(policy.delay(afterAttempt: 5) == nil)
+    }
+}
+
+func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    return condition()
+}
