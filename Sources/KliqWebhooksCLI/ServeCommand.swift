@@ -32,6 +32,11 @@ struct ServeCommand: AsyncParsableCommand {
     var forward: [String] = []
     @Option(help: ArgumentHelp("Event types the --exec/--forward handlers receive (default: all).", valueName: "TYPE[,TYPE…]"))
     var events: String?
+    @Option(help: "Attempts per handler delivery before it is dead.") var retryAttempts = 8
+    @Option(help: "Seconds before the first retry; each later one waits twice as long (with jitter), at most 5 minutes.")
+    var retryDelay = 1.0
+    @Option(help: "On SIGTERM, seconds running handlers may take to finish; what is unfinished then runs at the next start.")
+    var shutdownGrace = 30.0
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: Logger.Level = .info
     @Option(help: "text or json.") var logFormat: LogFormat = .text
 
@@ -44,6 +49,8 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ValidationError("--forward needs an http:// or https:// URL, not '\(url)'")
             }
         }
+        guard self.retryAttempts >= 1 else { throw ValidationError("--retry-attempts must be at least 1") }
+        guard self.retryDelay >= 0, self.shutdownGrace >= 0 else { throw ValidationError("--retry-delay and --shutdown-grace cannot be negative") }
         if let events, Self.eventTypes(events).isEmpty { throw ValidationError("--events needs at least one event type, e.g. cv.job.completed") }
     }
 
@@ -67,14 +74,19 @@ struct ServeCommand: AsyncParsableCommand {
         let receiver = Receiver(
             verifier: try SignatureVerifier(secrets: secrets),
             store: store,
-            configuration: .init(maxBodyBytes: self.maxBodyBytes),
+            configuration: .init(
+                maxBodyBytes: self.maxBodyBytes,
+                retry: RetryPolicy(maxAttempts: self.retryAttempts, initialDelay: .milliseconds(Int64(self.retryDelay * 1000))),
+                shutdownGracePeriod: .milliseconds(Int64(self.shutdownGrace * 1000))
+            ),
             logger: logger
         )
         self.registerHandlers(on: receiver)
 
         let configuration = WebhookServer.Configuration(host: self.host, port: self.port, path: self.path)
         let summary = "data directory \(self.dataDir), \(secrets.count) secret\(secrets.count == 1 ? "" : "s") from \(origin)"
-        let app = WebhookServer.application(receiver: receiver, configuration: configuration, logger: logger) { address in
+        let inbox = RedriveInbox(directory: DataDirectory(path: self.dataDir), receiver: receiver, logger: logger)
+        let app = WebhookServer.application(receiver: receiver, configuration: configuration, services: [inbox], logger: logger) { address in
             let host = address?.ipAddress ?? self.host
             let shown = host.contains(":") ? "[\(host)]" : host
             // Unbuffered, so a supervisor or test reading a pipe sees the line at once.

@@ -35,10 +35,13 @@ public enum WebhookServer {
     }
 
     /// An application serving `receiver`, running it (and readiness) as services.
-    /// - Parameter onServerRunning: called with the bound address once listening (`port 0` binds a free one).
+    /// - Parameters:
+    ///   - services: more services to run beside the receiver (shut down after the server, before the receiver).
+    ///   - onServerRunning: called with the bound address once listening (`port 0` binds a free one).
     public static func application(
         receiver: Receiver,
         configuration: Configuration,
+        services: [any Service] = [],
         logger: Logger,
         onServerRunning: @escaping @Sendable (SocketAddress?) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
@@ -46,7 +49,7 @@ public enum WebhookServer {
         return Application(
             router: self.router(receiver: receiver, path: configuration.path, readiness: readiness),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            services: [receiver, readiness],
+            services: [receiver, readiness] + services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress) },
             logger: logger
         )

@@ -148,20 +148,38 @@ extension Receiver {
     typealias Item = Scheduler.Item
 
     /// Re-drives an event's dead (or, naming a handler, any unsucceeded) deliveries: they become pending
-    /// with a fresh attempt budget and are dispatched again.
+    /// with a fresh retry budget and are dispatched again. Attempt numbers keep counting.
     /// - Parameters:
     ///   - eventId: the event.
     ///   - handler: only this handler; with a name, even a succeeded delivery runs again.
     /// - Returns: whether anything was re-driven.
     @discardableResult
     public func redeliver(eventId: String, handler: String? = nil) async throws -> Bool {
-        guard var entry = try await self.store.ledgerEntry(eventId: eventId), let event = try await self.store.event(id: eventId) else {
-            return false
-        }
-        guard entry.redrive(handler: handler) else { return false }
-        entry.revision += 1
-        try await self.store.updateLedger(entry)
+        guard let entry = try await self.store.redrive(eventId: eventId, handler: handler),
+            let event = try await self.store.event(id: eventId)
+        else { return false }
         self.scheduler.submit(.init(event: event, entry: entry))
         return true
+    }
+
+    /// Re-drives every dead delivery. - Returns: how many events were re-driven.
+    @discardableResult
+    public func redeliverDead() async throws -> Int {
+        var count = 0
+        for entry in try await self.store.ledgerEntries(on: .dead) where try await self.redeliver(eventId: entry.eventId) {
+            count += 1
+        }
+        return count
+    }
+}
+
+extension EventStore {
+    /// Makes an event's dead (or the named handler's) deliveries pending again and records it.
+    /// - Returns: the updated entry, or `nil` when there was nothing to re-drive.
+    public func redrive(eventId: String, handler: String? = nil) async throws -> LedgerEntry? {
+        guard var entry = try await self.ledgerEntry(eventId: eventId), entry.redrive(handler: handler) else { return nil }
+        entry.revision += 1
+        try await self.updateLedger(entry)
+        return entry
     }
 }

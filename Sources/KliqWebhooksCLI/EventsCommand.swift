@@ -1,0 +1,164 @@
+import ArgumentParser
+import Foundation
+import KliqWebhooks
+
+/// `kliq-webhooks events`: see and re-drive the handler ledger of a data directory.
+struct EventsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "events",
+        abstract: "See and re-drive handler deliveries (works while serve is running).",
+        subcommands: [List.self, Show.self, Redeliver.self]
+    )
+
+    struct Location: ParsableArguments {
+        @Option(help: "The data directory of the receiver.") var dataDir = "./kliq-data"
+
+        func directory() throws -> DataDirectory {
+            let directory = DataDirectory(path: self.dataDir)
+            guard directory.exists else {
+                throw ValidationError("\(self.dataDir) is not a kliq-webhooks data directory (no events/ folder); pass --data-dir")
+            }
+            return directory
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List events whose handler deliveries are unfinished (pending or retrying) or dead.")
+        @OptionGroup var location: Location
+        @Flag(help: "Only events with a pending or retrying delivery.") var pending = false
+        @Flag(help: "Only events with a dead delivery.") var dead = false
+        @Flag(help: "Also events whose deliveries all succeeded.") var all = false
+        @Flag(help: "One JSON ledger entry a line.") var json = false
+
+        func run() throws {
+            let directory = try self.location.directory()
+            var shelves: [LedgerEntry.Shelf] = self.pending ? [.active] : self.dead ? [.dead] : [.active, .dead]
+            if self.all { shelves = [.active, .dead, .done] }
+            let entries = shelves.flatMap { shelf in directory.ledgerEntries(on: shelf) }
+            if self.json {
+                for entry in entries { print(try Output.json(entry)) }
+                return
+            }
+            guard !entries.isEmpty else {
+                print("no \(self.dead ? "dead" : self.pending ? "pending" : "unfinished or dead") deliveries in \(directory.path)")
+                return
+            }
+            let rows = entries.map { entry in
+                [entry.eventId, entry.eventType, entry.jobId ?? "-", entry.acceptedAt,
+                 entry.handlers.sorted { $0.key < $1.key }.map { "\($0.key): \(Output.describe($0.value))" }.joined(separator: "; ")]
+            }
+            print(Output.table(header: ["EVENT", "TYPE", "JOB", "ACCEPTED", "HANDLERS"], rows: rows))
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one event: envelope, job, and each handler's deliveries with errors.")
+        @OptionGroup var location: Location
+        @Argument(help: "The event id.") var eventId: String
+        @Flag(help: "Print {\"event\": …, \"ledger\": …} as JSON.") var json = false
+
+        func run() throws {
+            let directory = try self.location.directory()
+            guard let body = directory.eventBody(id: self.eventId) else {
+                throw ValidationError("no event \(self.eventId) in \(directory.path)/events")
+            }
+            let entry = directory.ledgerEntry(eventId: self.eventId)
+            if self.json {
+                let ledger = try entry.map(Output.json) ?? "null"
+                print("{\"event\":\(String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),\"ledger\":\(ledger)}")
+                return
+            }
+            let event = try Event(decoding: body)
+            print("event      \(event.id)")
+            print("type       \(event.type)")
+            print("tenant     \(event.tenantId ?? "-")")
+            print("timestamp  \(event.timestamp ?? "-")")
+            print("job        \(event.jobId ?? "-")")
+            print("bytes      \(body.count)  (\(directory.path)/events/\(StorageName.fileName(for: event.id)))")
+            guard let entry else {
+                print("handlers   none registered when it was accepted")
+                return
+            }
+            print("accepted   \(entry.acceptedAt)")
+            for (name, state) in entry.handlers.sorted(by: { $0.key < $1.key }) {
+                print("handler    \(name): \(Output.describe(state))")
+                for failure in state.failures {
+                    print("           attempt \(failure.attempt) at \(failure.at): \(failure.error)")
+                }
+            }
+        }
+    }
+
+    struct Redeliver: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Re-drive dead deliveries of one event (or, with --handler, that handler's), or every dead one with --dead.",
+            discussion: """
+                With serve running on the data directory, the request goes to it through the directory's inbox/ and \
+                this waits until it was taken (at most --wait seconds). Otherwise the ledger is updated here and the \
+                next serve start dispatches the deliveries.
+                """
+        )
+        @OptionGroup var location: Location
+        @Argument(help: "The event id.") var eventId: String?
+        @Option(help: "Only this handler (even if it succeeded).") var handler: String?
+        @Flag(help: "Every dead delivery.") var dead = false
+        @Option(help: "Seconds to wait for a running serve to take the request.") var wait = 10.0
+
+        func validate() throws {
+            guard (self.eventId != nil) != self.dead else { throw ValidationError("give an event id, or --dead for every dead delivery") }
+            if self.dead, self.handler != nil { throw ValidationError("--handler goes with an event id, not with --dead") }
+        }
+
+        func run() async throws {
+            let directory = try self.location.directory()
+            let request = RedriveRequest(eventId: self.eventId, handler: self.handler)
+            if let eventId = self.eventId, directory.ledgerEntry(eventId: eventId) == nil {
+                throw ValidationError("event \(eventId) has no handler deliveries in \(directory.path) (see: kliq-webhooks events list)")
+            }
+            if let owner = directory.owner {
+                let name = try directory.submit(request)
+                let deadline = Date.now.addingTimeInterval(self.wait)
+                while directory.isWaiting(name), Date.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+                if directory.isWaiting(name) {
+                    print("queued in \(directory.path)/inbox/\(name); serve (pid \(owner)) has not taken it yet")
+                } else {
+                    print("re-driven by the running serve (pid \(owner)); follow it with: kliq-webhooks events show \(self.eventId ?? "<id>")")
+                }
+                return
+            }
+            let store = try FileEventStore(directory: directory.path)
+            var ids: [String] = self.eventId.map { [$0] } ?? []
+            if self.dead { ids = try await store.ledgerEntries(on: .dead).map(\.eventId) }
+            var count = 0
+            for id in ids where try await store.redrive(eventId: id, handler: self.handler) != nil { count += 1 }
+            print("\(count) event\(count == 1 ? "" : "s") re-driven; the next serve start on \(directory.path) dispatches them")
+        }
+    }
+}
+
+enum Output {
+    static func describe(_ state: LedgerEntry.HandlerState) -> String {
+        let attempts = "\(state.attempts) attempt\(state.attempts == 1 ? "" : "s")"
+        switch state.status {
+        case .retrying: return "retrying (\(attempts), next at \(state.nextAttemptAt ?? "?"))"
+        case .pending: return state.attempts == 0 ? "pending" : "pending (\(attempts))"
+        default: return "\(state.status.rawValue) (\(attempts))"
+        }
+    }
+
+    static func json(_ entry: LedgerEntry) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(entry), as: UTF8.self)
+    }
+
+    static func table(header: [String], rows: [[String]]) -> String {
+        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        return ([header] + rows).map { row in
+            row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}
