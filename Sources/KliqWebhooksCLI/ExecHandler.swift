@@ -34,7 +34,22 @@ struct ExecHandler: Sendable {
         process.standardError = FileHandle.standardError
 
         let body = event.rawBody
-        let (status, reason): (Int32, Process.TerminationReason) = try await withCheckedThrowingContinuation { continuation in
+        let running = RunningProcess(process)
+        let (status, reason): (Int32, Process.TerminationReason) = try await withTaskCancellationHandler {
+            try await self.wait(for: running, writing: body)
+        } onCancel: {
+            // The shutdown grace period is over: stop the command; the delivery stays pending.
+            running.terminate()
+        }
+        guard status == 0, reason == .exit else {
+            throw Failure(command: self.command, status: status, signalled: reason == .uncaughtSignal)
+        }
+    }
+
+    private func wait(for running: RunningProcess, writing body: [UInt8]) async throws -> (Int32, Process.TerminationReason) {
+        let process = running.process
+        let input = process.standardInput as! Pipe
+        return try await withCheckedThrowingContinuation { continuation in
             process.terminationHandler = { process in continuation.resume(returning: (process.terminationStatus, process.terminationReason)) }
             do {
                 try process.run()
@@ -43,6 +58,7 @@ struct ExecHandler: Sendable {
                 continuation.resume(throwing: error)
                 return
             }
+            if Task.isCancelled { running.terminate() }
             // Writing may block until the command reads; a command that exits without reading gets EPIPE
             // (SIGPIPE is ignored by `serve`), which is fine.
             let writer = input.fileHandleForWriting
@@ -51,13 +67,26 @@ struct ExecHandler: Sendable {
                 try? writer.close()
             }
         }
-        guard status == 0, reason == .exit else {
-            throw Failure(command: self.command, status: status, signalled: reason == .uncaughtSignal)
-        }
     }
 
     /// Environment values cannot hold NUL; an id with one (accepted and stored under an encoded name) is cut there.
     static func environmentSafe(_ value: String) -> String {
         String(value.prefix { $0 != "\0" })
+    }
+}
+
+/// A started child process, shared with the cancellation handler (Process itself is not Sendable;
+/// signalling is safe from any thread).
+final class RunningProcess: @unchecked Sendable {
+    let process: Process
+    init(_ process: Process) { self.process = process }
+
+    /// SIGTERM to the command's whole process group: `/bin/sh -c` may have children of its own (a
+    /// pipeline, `sleep`), and Foundation starts the shell as the leader of a new group.
+    func terminate() {
+        guard self.process.isRunning else { return }
+        let pid = self.process.processIdentifier
+        if getpgid(pid) == pid { kill(-pid, SIGTERM) }
+        kill(pid, SIGTERM)
     }
 }

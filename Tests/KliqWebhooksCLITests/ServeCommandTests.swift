@@ -168,4 +168,20 @@ struct ServeCommandTests {
         #expect(status == 0)
         #expect(FileManager.default.fileExists(atPath: out + "/done-evt_failed_0001"))
     }
+
+    @Test func aHandlerStillRunningWhenTheGracePeriodEndsIsStoppedAndStaysPending() async throws {
+        let serve = try ServeProcess(["serve", "--port", "0", "--exec", "sleep 30", "--shutdown-grace", "0.5"],
+                                     environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
+        try await serve.waitUntilListening()
+        let response = try await self.post(serve, try self.fixtures.load("visit.submitted").body)
+        #expect(response.status == 200)
+        try await Task.sleep(for: .milliseconds(300))
+        let start = ContinuousClock.now
+        #expect(try await serve.terminate() == 0)
+        #expect(ContinuousClock.now - start < .seconds(5))
+        let list = try ServeProcess(["events", "list", "--pending"], environment: [:], workingDirectory: self.dir.path)
+        #expect(try await list.waitForExit() == 0)
+        #expect(list.output.contains("evt_visit_0001"))
+        #expect(list.output.contains("exec#1: pending"))
+    }
 }

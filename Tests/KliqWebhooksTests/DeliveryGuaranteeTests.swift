@@ -190,6 +190,40 @@ struct DeliveryGuaranteeTests {
         }
         #expect(policy.delay(afterAttempt: 5) == nil)
     }
+
+    @Test func aRetryingEventHoldsBackLaterEventsOfItsJobButNotOtherJobs() async throws {
+        let receiver = try makeReceiver(store: InMemoryEventStore(),
+                                        retry: .init(maxAttempts: 3, initialDelay: .milliseconds(300), jitter: 0))
+        let seen = Mutex<[String]>([])
+        receiver.onAny(name: "ordered") { event, context in
+            seen.withLock { $0.append("\(event.id)#\(context.attempt)") }
+            if event.id == "e1", context.attempt == 1 { throw CancellationError() }
+        }
+        for (id, job, time) in [("e2", "job_a", "12:02"), ("e1", "job_a", "12:01"), ("x1", "job_b", "12:05")] {
+            try await receiver.deliver(envelope(id: id, type: "cv.job.processing", jobId: job, status: "processing",
+                                                timestamp: "2026-04-28T\(time):00Z"), signedWith: signer)
+        }
+        try await withRunningReceiver(receiver) {}
+        let order = seen.withLock { $0 }
+        #expect(order.filter { !$0.hasPrefix("x") } == ["e1#1", "e1#2", "e2#1"])
+        #expect(order.firstIndex(of: "x1#1")! < order.firstIndex(of: "e1#2")!)
+    }
+
+    @Test func atMostTheConfiguredNumberOfJobsAreDispatchedAtOnce() async throws {
+        let receiver = Receiver(verifier: try SignatureVerifier(secrets: [Secret(testSecret)]), store: InMemoryEventStore(),
+                                configuration: .init(maxConcurrentDispatches: 2), logger: quietLogger)
+        let gauge = Mutex((now: 0, max: 0))
+        receiver.onAny(name: "slow") { _ in
+            gauge.withLock { $0.now += 1; $0.max = max($0.max, $0.now) }
+            try await Task.sleep(for: .milliseconds(40))
+            gauge.withLock { $0.now -= 1 }
+        }
+        for index in 0..<6 {
+            try await receiver.deliver(envelope(id: "evt_\(index)", jobId: "job_\(index)"), signedWith: signer)
+        }
+        try await withRunningReceiver(receiver) {}
+        #expect(gauge.withLock { $0.max } == 2)
+    }
 }
 
 func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async throws -> Bool {
