@@ -6,15 +6,15 @@ import Darwin
 
 /// An RFC 3339 instant (`2026-04-28T12:00:00Z`, `2026-04-28T14:00:00.250+02:00`), used to order
 /// events for one job. Parsed by hand: no formatter state, no locale, and `Comparable`.
-struct Timestamp: Comparable, Hashable, Sendable {
-    var seconds: Int64
-    var nanoseconds: Int64
+package struct Timestamp: Comparable, Hashable, Sendable {
+    package var seconds: Int64
+    package var nanoseconds: Int64
 
-    static func < (lhs: Self, rhs: Self) -> Bool {
+    package static func < (lhs: Self, rhs: Self) -> Bool {
         (lhs.seconds, lhs.nanoseconds) < (rhs.seconds, rhs.nanoseconds)
     }
 
-    init?(rfc3339 text: String) {
+    package init?(rfc3339 text: String) {
         let b = Array(text.utf8)
         func digits(_ range: Range<Int>) -> Int64? {
             guard range.upperBound <= b.count else { return nil }

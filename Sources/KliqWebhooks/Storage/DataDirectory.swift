@@ -71,6 +71,11 @@ package struct DataDirectory: Sendable {
         self.read("jobs/" + StorageName.fileName(for: id))
     }
 
+    /// Every stored job document.
+    package func jobDocuments() -> [[UInt8]] {
+        FileSystem.list(self.path + "/jobs").filter { $0.hasSuffix(".json") }.compactMap { self.read("jobs/" + $0) }
+    }
+
     /// Drops `request` into `inbox/` for the owning process; returns the file name it was given.
     package func submit(_ request: RedriveRequest) throws -> String {
         let inbox = try FileSystem.openDirectory(self.path + "/inbox")

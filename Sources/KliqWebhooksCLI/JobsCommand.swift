@@ -1,0 +1,131 @@
+import ArgumentParser
+import Foundation
+import KliqWebhooks
+
+/// `kliq-webhooks jobs`: what the receiver knows about CV jobs — the answer to "did we get job X?".
+struct JobsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jobs",
+        abstract: "List, show and wait for CV jobs in a data directory (works while serve is running).",
+        subcommands: [List.self, Show.self, Wait.self]
+    )
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List jobs, newest first.")
+        @OptionGroup var location: EventsCommand.Location
+        @Option(help: "Only jobs with this status (completed, failed, …).") var status: String?
+        @Option(help: "Only jobs of this model (e.g. shelf-detection-v2).") var model: String?
+        @Option(help: "Only jobs updated at or after this RFC 3339 time (e.g. 2026-04-28T00:00:00Z).") var since: String?
+        @Flag(help: "One JSON job document a line.") var json = false
+
+        func validate() throws {
+            if let since, Timestamp(rfc3339: since) == nil { throw ValidationError("--since needs an RFC 3339 time like 2026-04-28T00:00:00Z") }
+        }
+
+        func run() throws {
+            let directory = try self.location.directory()
+            let since = self.since.flatMap(Timestamp.init(rfc3339:))
+            let jobs = directory.jobDocuments().compactMap { bytes -> (Job, [UInt8])? in
+                guard let job = try? Job(json: JSONValue(parsing: bytes)) else { return nil }
+                if let status = self.status, job.status.rawValue != status { return nil }
+                if let model = self.model, job.model?.rawValue != model { return nil }
+                if let since, (job.updatedAt.flatMap(Timestamp.init(rfc3339:)).map { $0 < since } ?? true) { return nil }
+                return (job, bytes)
+            }.sorted { ($0.0.updatedAt ?? "") > ($1.0.updatedAt ?? "") }
+            if self.json {
+                for (_, bytes) in jobs { print(String(decoding: JSONLayout.minified(bytes), as: UTF8.self)) }
+                return
+            }
+            guard !jobs.isEmpty else {
+                print("no jobs\(self.status.map { " with status \($0)" } ?? "") in \(directory.path)")
+                return
+            }
+            let rows = jobs.map { job, _ in
+                [job.id, job.status.rawValue, job.model?.rawValue ?? "-", job.updatedAt ?? "-",
+                 job.result.map { "\($0.detections.count)" } ?? "-", job.error?.description ?? ""]
+            }
+            print(Output.table(header: ["JOB", "STATUS", "MODEL", "UPDATED", "DETECTIONS", "ERROR"], rows: rows))
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a job: status, error, and a summary of its detections.")
+        @OptionGroup var location: EventsCommand.Location
+        @Argument(help: "The job id.") var jobId: String
+        @Flag(help: "Print the stored job document.") var json = false
+
+        func run() throws {
+            let directory = try self.location.directory()
+            guard let bytes = directory.jobDocument(id: self.jobId) else {
+                throw ValidationError("no job \(self.jobId) in \(directory.path)/jobs (see: kliq-webhooks jobs list)")
+            }
+            print(self.json ? String(decoding: JSONLayout.minified(bytes), as: UTF8.self) : try JobReport.render(bytes))
+        }
+    }
+
+    struct Wait: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Wait until a job is completed or failed (the CLI twin of waitForCompletion), then show it.",
+            discussion: "Exit status: 0 completed, 1 failed, 124 timed out.")
+        @OptionGroup var location: EventsCommand.Location
+        @Argument(help: "The job id.") var jobId: String
+        @Option(help: "Seconds to wait.") var timeout = 60.0
+        @Flag(help: "Print the stored job document.") var json = false
+
+        func run() async throws {
+            let directory = try self.location.directory()
+            let deadline = ContinuousClock.now + .milliseconds(Int64(self.timeout * 1000))
+            while true {
+                if let bytes = directory.jobDocument(id: self.jobId), let job = try? Job(json: JSONValue(parsing: bytes)), job.isFinished {
+                    print(self.json ? String(decoding: JSONLayout.minified(bytes), as: UTF8.self) : try JobReport.render(bytes))
+                    if job.status != .completed { throw ExitCode(1) }
+                    return
+                }
+                guard ContinuousClock.now < deadline else {
+                    FileHandle.standardError.write(Data("kliq-webhooks: job \(self.jobId) did not finish within \(self.timeout) s\n".utf8))
+                    throw ExitCode(124)
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+}
+
+/// The human view of a job document.
+enum JobReport {
+    static func render(_ bytes: [UInt8]) throws -> String {
+        let job = try Job(json: JSONValue(parsing: bytes))
+        var lines = [
+            "job          \(job.id)",
+            "status       \(job.status)",
+            "model        \(job.model?.rawValue ?? "-")",
+            "observation  \(job.observationId ?? "-")",
+            "tenant       \(job.tenantId ?? "-")",
+            "updated      \(job.updatedAt ?? "-")  (event \(job.eventId))",
+        ]
+        if let error = job.error { lines.append("error        \(error.description)") }
+        guard let result = job.result else { return lines.joined(separator: "\n") }
+        lines.append("detections   \(result.detections.count)")
+        if let summary = result.summary {
+            if let score = summary.complianceScore { lines.append("compliance   \(String(format: "%.0f%%", score * 100))") }
+            if let total = summary.totalProducts { lines.append("products     \(total) (\(summary.uniqueSKUs.map(String.init) ?? "?") unique SKUs)") }
+            lines.append("out of stock \(summary.outOfStock.isEmpty ? "-" : summary.outOfStock.joined(separator: ", "))")
+        }
+        var counts: [String: (count: Int, facings: Int, nullPrice: Int)] = [:]
+        for detection in result.detections {
+            var entry = counts[detection.objectName] ?? (0, 0, 0)
+            entry.count += 1
+            entry.facings += detection.attributes.facings ?? 0
+            if detection.attributes.hasNullPriceTag { entry.nullPrice += 1 }
+            counts[detection.objectName] = entry
+        }
+        let shelf = result.detections.contains { $0.attributes.facings != nil }
+        let header = shelf ? ["OBJECT", "COUNT", "FACINGS", "NO PRICE TAG"] : ["OBJECT", "COUNT"]
+        let rows = counts.sorted { ($1.value.count, $0.key) < ($0.value.count, $1.key) }.map { name, value in
+            shelf ? [name, "\(value.count)", "\(value.facings)", "\(value.nullPrice)"] : [name, "\(value.count)"]
+        }
+        lines.append("")
+        lines.append(Output.table(header: header, rows: rows))
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import KliqWebhooksTesting
+import Testing
+
+/// `sign`, `verify` and `jobs`: the tools integrators reach for daily, run as processes.
+@Suite(.serialized)
+struct ToolCommandTests {
+    let dir = TemporaryDirectory()
+    let fixtures: Fixtures = try! Fixtures()
+
+    func cli(_ arguments: [String], secret: String? = "whsec_fixture_secret") async throws -> (status: Int32, output: String, errors: String) {
+        let process = try ServeProcess(arguments, environment: secret.map { ["KLIQ_WEBHOOK_SECRET": $0] } ?? [:], workingDirectory: self.dir.path)
+        let status = try await process.waitForExit()
+        return (status, process.output, process.errors)
+    }
+
+    func write(_ name: String, _ bytes: [UInt8]) -> String {
+        let path = self.dir.file(name)
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        return path
+    }
+
+    /// The signatures in Fixtures/signatures.txt were computed by `openssl dgst`.
+    @Test func signPrintsWhatOpenSSLComputes() async throws {
+        let expected = try String(contentsOf: self.fixtures.directory.appendingPathComponent("signatures.txt"), encoding: .utf8)
+            .split(separator: "\n").first { $0.hasPrefix("cv.job.completed.custom.json ") }!.split(separator: " ")[1]
+        let path = self.fixtures.directory.appendingPathComponent("cv.job.completed.custom.json").path
+        let signed = try await self.cli(["sign", path])
+        #expect(signed.status == 0)
+        #expect(signed.output == expected + "\n")
+        let curl = try await self.cli(["sign", path, "--curl", "http://127.0.0.1:8080/webhooks/kliq"])
+        #expect(curl.output.contains("-H 'X-Kliq-Signature: \(expected)'"))
+        #expect(curl.output.contains("--data-binary @\(path)"))
+        let missing = try await self.cli(["sign", path], secret: nil)
+        #expect(missing.status == 2)
+        #expect(missing.errors.contains("KLIQ_WEBHOOK_SECRET"))
+    }
+
+    @Test func verifyExplainsWhyASignatureFails() async throws {
+        let body = try self.fixtures.load("cv.job.completed.shelf-detection-v2").body
+        let signature = Signer(secret: "whsec_fixture_secret").signature(for: body)
+        let original = self.write("original.json", body)
+        let valid = try await self.cli(["verify", original, "--signature", signature])
+        #expect(valid.status == 0)
+        #expect(valid.output.hasPrefix("valid"))
+
+        let cases: [(String, [UInt8], String, String?)] = [
+            ("newline", body + [0x0A], signature, "trailing newline"),
+            ("compact", JSONLayoutProbe.compact(body), signature, "laid out differently (pretty-printed with 2 spaces"),
+            ("prefixed", body, "sha256=" + signature, "header mangled"),
+            ("short", body, String(signature.prefix(40)), "header malformed"),
+        ]
+        for (name, bytes, header, reason) in cases {
+            let result = try await self.cli(["verify", self.write("\(name).json", bytes), "--signature", header])
+            #expect(result.status == 1, "\(name)")
+            #expect(result.output.contains(reason!), "\(name): \(result.output)")
+        }
+        let wrong = try await self.cli(["verify", original, "--signature", signature], secret: "whsec_other,whsec_another")
+        #expect(wrong.status == 1)
+        #expect(wrong.output.contains("most likely the secret is wrong"))
+        #expect(!wrong.output.contains("whsec_other"))
+    }
+
+    @Test func jobsListShowAndWaitReadADataDirectoryWhileServeRuns() async throws {
+        let serve = try ServeProcess(["serve", "--port", "0"], environment: ["KLIQ_WEBHOOK_SECRET": "whsec_fixture_secret"],
+                                     workingDirectory: self.dir.path)
+        try await serve.waitUntilListening()
+        func deliver(_ name: String) async throws {
+            let body = try self.fixtures.load(name).body
+            let response = try await serve.client.post("/webhooks/kliq", body: body,
+                                                       headers: [("X-Kliq-Signature", Signer(secret: "whsec_fixture_secret").signature(for: body))])
+            #expect(response.status == 200)
+        }
+        try await deliver("cv.job.completed.shelf-detection-v2")
+        try await deliver("cv.job.failed.error-object")
+
+        let list = try await self.cli(["jobs", "list"])
+        #expect(list.output.contains("job_shelf_0001"))
+        #expect(list.output.contains("image_unreadable: Image could not be decoded"))
+        let failedOnly = try await self.cli(["jobs", "list", "--status", "failed", "--json"])
+        #expect(failedOnly.output.split(separator: "\n").count == 1)
+        #expect(failedOnly.output.contains(#""id":"job_failed_0001""#))
+        #expect(try await self.cli(["jobs", "list", "--since", "2026-04-28T12:01:00Z"]).output.contains("job_shelf_0001") == false)
+
+        let show = try await self.cli(["jobs", "show", "job_shelf_0001"])
+        #expect(show.output.contains("compliance   85%"))
+        #expect(show.output.contains("out of stock Fanta Orange 330ml"))
+        #expect(show.output.contains("Pepsi 500ml      1      3        1"))
+
+        let waiting = Task { try await self.cli(["jobs", "wait", "job_custom_0001", "--timeout", "20"]) }
+        try await Task.sleep(for: .milliseconds(500))
+        try await deliver("cv.job.completed.custom")
+        let waited = try await waiting.value
+        #expect(waited.status == 0)
+        #expect(waited.output.contains("status       completed"))
+        #expect(try await self.cli(["jobs", "wait", "job_failed_0001", "--timeout", "5"]).status == 1)
+        let timedOut = try await self.cli(["jobs", "wait", "job_never", "--timeout", "0.3"])
+        #expect(timedOut.status == 124)
+        #expect(timedOut.errors.contains("did not finish within"))
+        #expect(try await serve.terminate() == 0)
+    }
+}
+
+/// Compact JSON from a pretty fixture, as a JSON library would write it (whitespace dropped, order kept).
+enum JSONLayoutProbe {
+    static func compact(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var inString = false
+        var escaped = false
+        for byte in bytes {
+            if inString {
+                out.append(byte)
+                if escaped { escaped = false } else if byte == 0x5C { escaped = true } else if byte == 0x22 { inString = false }
+            } else if byte == 0x22 {
+                inString = true
+                out.append(byte)
+            } else if ![0x20, 0x0A, 0x0D, 0x09].contains(byte) {
+                out.append(byte)
+            }
+        }
+        return out
+    }
+}
