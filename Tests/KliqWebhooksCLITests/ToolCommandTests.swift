@@ -101,6 +101,45 @@ struct ToolCommandTests {
     }
 }
 
+extension ToolCommandTests {
+    @Test func replaySignsAndPostsFixturesAndSummarises() async throws {
+        let env = ["KLIQ_WEBHOOK_SECRET": "whsec_fixture_secret"]
+        let first = try ServeProcess(["serve", "--port", "0"], environment: env, workingDirectory: self.dir.path)
+        let second = try ServeProcess(["serve", "--port", "0", "--data-dir", "other"], environment: env, workingDirectory: self.dir.path)
+        let url = "http://127.0.0.1:\(try await first.waitUntilListening())/webhooks/kliq"
+        let otherURL = "http://127.0.0.1:\(try await second.waitUntilListening())/webhooks/kliq"
+        let count = try self.fixtures.names().count
+        let folder = self.fixtures.directory.path
+
+        let replayed = try await self.cli(["replay", folder, "--url", url, "--concurrency", "4"])
+        #expect(replayed.status == 0)
+        #expect(replayed.output.contains("replayed \(count) deliveries"))
+        #expect(replayed.output.contains("accepted   \(count)"))
+        #expect(replayed.output.contains("latency p50"))
+        let again = try await self.cli(["replay", folder, "--url", url])
+        #expect(again.status == 0)
+        #expect(again.output.contains("duplicate  \(count)"))
+        let fresh = try await self.cli(["replay", folder, "--url", url, "--new-ids", "--repeat", "2"])
+        #expect(fresh.output.contains("accepted   \(2 * count)"))
+        #expect(self.dir.names("kliq-data/events").count == 3 * count)
+
+        let paced = ContinuousClock.now
+        #expect(try await self.cli(["replay", folder + "/visit.submitted.json", "--url", url, "--new-ids", "--repeat", "6", "--rate", "10"]).status == 0)
+        #expect(ContinuousClock.now - paced >= .milliseconds(450))
+
+        let rejected = try await self.cli(["replay", folder + "/visit.submitted.json", "--url", url], secret: "whsec_wrong")
+        #expect(rejected.status == 1)
+        #expect(rejected.output.contains("401 invalid_signature  1"))
+
+        let copied = try await self.cli(["replay", "--from-store", self.dir.file("kliq-data"), "--url", otherURL])
+        #expect(copied.status == 0)
+        #expect(self.dir.names("other/events") == self.dir.names("kliq-data/events"))
+        #expect(self.dir.contents("other/events/evt_large_0001.json") == self.dir.contents("kliq-data/events/evt_large_0001.json"))
+        #expect(try await first.terminate() == 0)
+        #expect(try await second.terminate() == 0)
+    }
+}
+
 /// Compact JSON from a pretty fixture, as a JSON library would write it (whitespace dropped, order kept).
 enum JSONLayoutProbe {
     static func compact(_ bytes: [UInt8]) -> [UInt8] {
