@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "KliqWebhooks", targets: ["KliqWebhooks"]),
         .library(name: "KliqWebhooksHummingbird", targets: ["KliqWebhooksHummingbird"]),
         .library(name: "KliqWebhooksTesting", targets: ["KliqWebhooksTesting"]),
+        .library(name: "KliqWebhooksHummingbirdTesting", targets: ["KliqWebhooksHummingbirdTesting"]),
         .executable(name: "kliq-webhooks", targets: ["KliqWebhooksCLI"]),
     ],
     dependencies: [
@@ -62,6 +63,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "KliqWebhooksHummingbirdTesting",
+            dependencies: [
+                "KliqWebhooks",
+                "KliqWebhooksHummingbird",
+                "KliqWebhooksTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "KliqWebhooksCLI",
             dependencies: [
@@ -87,6 +101,7 @@ let package = Package(
             dependencies: [
                 "KliqWebhooks",
                 "KliqWebhooksHummingbird",
+                "KliqWebhooksHummingbirdTesting",
                 "KliqWebhooksTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

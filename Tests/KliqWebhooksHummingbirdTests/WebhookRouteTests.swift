@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import KliqWebhooks
 import KliqWebhooksHummingbird
+import KliqWebhooksHummingbirdTesting
 import KliqWebhooksTesting
 import NIOCore
 import Testing
@@ -219,5 +220,18 @@ struct WebhookRouteTests {
             #expect(ContinuousClock.now - start < .seconds(4))
         }
         #expect(self.dir.names("events").isEmpty)
+    }
+
+    @Test func theTestingLibraryDeliversThroughHummingbirdTesting() async throws {
+        let receiver = try makeReceiver(store: InMemoryEventStore())
+        let fixture = try fixtures.load("cv.job.completed.custom")
+        try await makeApp(receiver).test(.router) { client in
+            let first = try await client.deliver(fixture, signedWith: signer)
+            let second = try await client.deliver(fixture, signedWith: signer)
+            let forged = try await client.deliver(fixture, signedWith: Signer(secret: "whsec_nope"))
+            #expect(first.webhookOutcome == "accepted")
+            #expect(second.webhookOutcome == "duplicate")
+            #expect(forged.webhookOutcome == "invalid_signature")
+        }
     }
 }
