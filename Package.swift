@@ -91,6 +91,30 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "ShelfAlertsExample",
+            dependencies: [
+                "KliqWebhooks",
+                "KliqWebhooksHummingbird",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/ShelfAlerts"
+        ),
+        .executableTarget(
+            name: "AwaitCompletionExample",
+            dependencies: [
+                "KliqWebhooks",
+                "KliqWebhooksHummingbird",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/AwaitCompletion"
+        ),
         .testTarget(
             name: "KliqWebhooksTests",
             dependencies: ["KliqWebhooks", "KliqWebhooksTesting"],
@@ -113,6 +137,8 @@ let package = Package(
             name: "KliqWebhooksCLITests",
             dependencies: [
                 "KliqWebhooksCLI",
+                "AwaitCompletionExample",
+                "ShelfAlertsExample",
                 "KliqWebhooksTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -15,12 +15,12 @@ final class ServeProcess: @unchecked Sendable {
     private(set) var port = 0
 
     /// Starts `kliq-webhooks ARGS…` with `environment` added to a clean one (PATH and HOME only).
-    init(_ arguments: [String], environment: [String: String], workingDirectory: String) throws {
+    init(_ arguments: [String], environment: [String: String], workingDirectory: String, executable: String? = nil) throws {
         self.stdout = workingDirectory + "/stdout-\(UUID().uuidString).log"
         self.stderr = workingDirectory + "/stderr-\(UUID().uuidString).log"
         _ = FileManager.default.createFile(atPath: self.stdout, contents: nil)
         _ = FileManager.default.createFile(atPath: self.stderr, contents: nil)
-        self.process.executableURL = Self.executable
+        self.process.executableURL = executable.map { URL(fileURLWithPath: $0) } ?? Self.executable
         self.process.arguments = arguments
         var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": workingDirectory]
         env.merge(environment) { $1 }
