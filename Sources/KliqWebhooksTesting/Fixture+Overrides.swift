@@ -8,7 +8,7 @@ extension Fixture {
     /// let late = try fixtures.load("cv.job.completed.shelf-detection-v2")
     ///     .with(eventId: "evt_2", jobId: "job_42", timestamp: "2026-04-28T13:00:00Z")
     /// ```
-    /// - Throws: ``WebhookError`` when the fixture is not an envelope (or has no `data` for job fields).
+    /// - Throws: `WebhookError` when the fixture is not an envelope (or has no `data` for job fields).
     public func with(
         eventId: String? = nil,
         type: EventType? = nil,

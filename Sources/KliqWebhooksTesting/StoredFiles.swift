@@ -1,6 +1,6 @@
 import KliqWebhooks
 
-/// What a ``FileEventStore`` wrote into a data directory, read back for assertions.
+/// What a `FileEventStore` wrote into a data directory, read back for assertions.
 ///
 /// ```swift
 /// let files = StoredFiles(directory: dir.path)

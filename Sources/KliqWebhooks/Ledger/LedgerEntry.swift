@@ -29,7 +29,7 @@ public struct LedgerEntry: Sendable, Hashable, Codable {
         public var budgetStart: Int
         /// When the next attempt is due (`retrying`), RFC 3339.
         public var nextAttemptAt: String?
-        /// The most recent failures, oldest first (at most ``LedgerEntry/keptFailures``).
+        /// The most recent failures, oldest first (at most 10).
         public var failures: [Failure]
 
         public init(status: Status = .pending, attempts: Int = 0, budgetStart: Int = 0, nextAttemptAt: String? = nil, failures: [Failure] = []) {

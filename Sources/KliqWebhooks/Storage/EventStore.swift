@@ -14,7 +14,7 @@ public enum Outcome: String, Sendable, Hashable {
 ///   state — as one step. It returns only once that is durable. Of any number of concurrent or
 ///   repeated commits of one id, in one process or across restarts, exactly one returns `.accepted`;
 ///   the others return `.duplicate`, and only once the accepted one is durable.
-/// - A job state replaces the stored one only when it is later in ``JobRecord`` order (timestamp,
+/// - A job state replaces the stored one only when it is later in job-state order (timestamp,
 ///   then lifecycle step, then event id); a late, earlier-dated event never overwrites a later state.
 ///   A duplicate commit re-applies its job state, which is harmless when already applied and repairs
 ///   a state lost to a crash between the two writes.
