@@ -139,9 +139,9 @@ public final class Receiver: Service, Sendable {
             }
             throw self.refuse(error, logger)
         }
-        logger[metadataKey: "kliq.event_id"] = .string(event.id)
-        logger[metadataKey: "kliq.event_type"] = .string(event.type.rawValue)
-        if let jobId = event.jobId { logger[metadataKey: "kliq.job_id"] = .string(jobId) }
+        logger[metadataKey: "kliq.event_id"] = .wire(event.id)
+        logger[metadataKey: "kliq.event_type"] = .wire(event.type.rawValue)
+        if let jobId = event.jobId { logger[metadataKey: "kliq.job_id"] = .wire(jobId) }
 
         let names = self.handlers.names(for: event.type)
         let entry = names.isEmpty ? nil : LedgerEntry(event: event, handlers: names, acceptedAt: Timestamp.now().rfc3339)

@@ -16,12 +16,12 @@ public struct HandlerFailure: Sendable {
     /// Log metadata for the failure: event id and type, handler, attempt, error.
     public var metadata: Logger.Metadata {
         [
-            "kliq.event_id": .string(self.event.id),
-            "kliq.event_type": .string(self.event.type.rawValue),
+            "kliq.event_id": .wire(self.event.id),
+            "kliq.event_type": .wire(self.event.type.rawValue),
             "kliq.handler": .string(self.handler),
             "kliq.attempt": "\(self.attempt)",
             "kliq.next_attempt_at": .string(self.nextAttemptAt ?? "never (dead)"),
-            "kliq.error": .string(String(describing: self.error)),
+            "kliq.error": .wire(String(describing: self.error)),
         ]
     }
 }

@@ -69,7 +69,7 @@ extension Receiver {
             let registered = item.entry.handlers.filter { !$0.value.isSettled && self.handlers.handler(named: $0.key) != nil }
             if registered.isEmpty && !item.entry.isSettled {
                 self.logger.warning("ledger entry names handlers that are not registered; it stays active",
-                                    metadata: ["kliq.event_id": .string(item.event.id), "kliq.handlers": "\(item.entry.handlers.keys.sorted())"])
+                                    metadata: ["kliq.event_id": .wire(item.event.id), "kliq.handlers": "\(item.entry.handlers.keys.sorted())"])
                 self.scheduler.update(item, done: true)
                 continue
             }
@@ -131,10 +131,10 @@ extension Receiver {
             try await self.store.updateLedger(entry)
         } catch {
             // Not recorded: after a restart these handlers run again (at least once still holds).
-            self.logger.error("could not record handler outcomes", metadata: ["kliq.event_id": .string(event.id), "kliq.error": "\(error)"])
+            self.logger.error("could not record handler outcomes", metadata: ["kliq.event_id": .wire(event.id), "kliq.error": "\(error)"])
         }
         var logger = self.logger
-        logger[metadataKey: "kliq.event_id"] = .string(event.id)
+        logger[metadataKey: "kliq.event_id"] = .wire(event.id)
         logger.debug("handlers ran", metadata: ["kliq.handlers": "\(names.count)", "kliq.failed": "\(failures.count)"])
         let errorHandlers = self.handlers.errorHandlers
         for failure in failures {
