@@ -16,7 +16,15 @@ struct ExecHandler: Sendable {
         }
     }
 
+    struct Timeout: Error, CustomStringConvertible {
+        var command: String
+        var limit: Duration
+        var description: String { "--exec command ran longer than \(self.limit) and was stopped: \(self.command)" }
+    }
+
     let command: String
+    /// How long one run may take before it is stopped and counted as failed (so it is retried).
+    var timeout: Duration = .seconds(300)
 
     func run(_ event: Event) async throws {
         let process = Process()
@@ -35,8 +43,21 @@ struct ExecHandler: Sendable {
 
         let body = event.rawBody
         let running = RunningProcess(process)
+        let limit = self.timeout
         let (status, reason): (Int32, Process.TerminationReason) = try await withTaskCancellationHandler {
-            try await self.wait(for: running, writing: body)
+            try await withThrowingTaskGroup(of: (Int32, Process.TerminationReason)?.self) { group in
+                group.addTask { try await self.wait(for: running, writing: body) }
+                group.addTask {
+                    try? await Task.sleep(for: limit)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                if let finished = try await group.next()! { return finished }
+                // Time is up: stop the command's process group and wait until it is reaped.
+                running.terminate()
+                _ = try await group.next()
+                throw Timeout(command: self.command, limit: limit)
+            }
         } onCancel: {
             // The shutdown grace period is over: stop the command; the delivery stays pending.
             running.terminate()

@@ -37,6 +37,8 @@ struct ServeCommand: AsyncParsableCommand {
     var retryDelay = 1.0
     @Option(help: "On SIGTERM, seconds running handlers may take to finish; what is unfinished then runs at the next start.")
     var shutdownGrace = 30.0
+    @Option(help: "Seconds one --exec run may take before it is stopped and counted as failed (then retried).")
+    var execTimeout = 300.0
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: Logger.Level = .info
     @Option(help: "text or json.") var logFormat: LogFormat = .text
 
@@ -51,6 +53,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard self.retryAttempts >= 1 else { throw ValidationError("--retry-attempts must be at least 1") }
         guard self.retryDelay >= 0, self.shutdownGrace >= 0 else { throw ValidationError("--retry-delay and --shutdown-grace cannot be negative") }
+        guard self.execTimeout > 0 else { throw ValidationError("--exec-timeout must be positive") }
         if let events, Self.eventTypes(events).isEmpty { throw ValidationError("--events needs at least one event type, e.g. cv.job.completed") }
     }
 
@@ -108,7 +111,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         for (index, command) in self.exec.enumerated() {
-            let handler = ExecHandler(command: command)
+            let handler = ExecHandler(command: command, timeout: .milliseconds(Int64(self.execTimeout * 1000)))
             register("exec#\(index + 1)") { try await handler.run($0) }
         }
         for (index, url) in self.forward.enumerated() {

@@ -184,4 +184,42 @@ struct ServeCommandTests {
         #expect(list.output.contains("evt_visit_0001"))
         #expect(list.output.contains("exec#1: pending"))
     }
+
+    @Test func anExecRunThatTakesTooLongIsStoppedAndRetriedThenDead() async throws {
+        let serve = try ServeProcess(["serve", "--port", "0", "--exec", "sleep 20", "--exec-timeout", "0.3",
+                                      "--retry-attempts", "2", "--retry-delay", "0.05"],
+                                     environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
+        try await serve.waitUntilListening()
+        let start = ContinuousClock.now
+        #expect(try await self.post(serve, try self.fixtures.load("visit.submitted").body).status == 200)
+        var shown = ""
+        #expect(try await eventually(timeout: .seconds(15)) {
+            let show = try? ServeProcess(["events", "show", "evt_visit_0001"], environment: [:], workingDirectory: self.dir.path)
+            _ = try? await show?.waitForExit()
+            shown = show?.output ?? ""
+            return shown.contains("exec#1: dead (2 attempts)")
+        })
+        #expect(ContinuousClock.now - start < .seconds(10))
+        #expect(shown.components(separatedBy: "ran longer than").count - 1 == 2)
+        #expect(try await serve.terminate() == 0)
+    }
+
+    @Test func jsonLogsAreOneObjectALineWithTheDeliveryFields() async throws {
+        let serve = try ServeProcess(["serve", "--port", "0", "--log-format", "json"],
+                                     environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
+        try await serve.waitUntilListening()
+        #expect(try await self.post(serve, try self.fixtures.load("cv.job.failed.error-object").body).status == 200)
+        #expect(try await serve.terminate() == 0)
+        let lines = serve.errors.split(separator: "\n")
+        #expect(!lines.isEmpty)
+        let objects = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(objects.count == lines.count)
+        let accepted = try #require(objects.first { $0["message"] as? String == "delivery accepted" })
+        #expect(accepted["kliq.event_id"] as? String == "evt_failed_0001")
+        #expect(accepted["kliq.event_type"] as? String == "cv.job.failed")
+        #expect(accepted["kliq.job_id"] as? String == "job_failed_0001")
+        #expect(accepted["kliq.outcome"] as? String == "accepted")
+        #expect(accepted["level"] as? String == "info")
+        #expect((accepted["time"] as? String)?.hasPrefix("20") == true)
+    }
 }
