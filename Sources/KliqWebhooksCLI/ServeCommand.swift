@@ -20,7 +20,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on; 0 picks a free one (the listening line shows it).") var port = 8080
     @Option(help: "Path of the webhook endpoint.") var path = "/webhooks/kliq"
-    @Option(help: "Directory for events/, jobs/, quarantine/.") var dataDir = "./kliq-data"
+    @Option(help: "Directory for events/, jobs/, ledger/, quarantine/ (created, mode 0700).") var dataDir = "./kliq-data"
     @Option(help: "Largest accepted body, in bytes.") var maxBodyBytes = 4_194_304
     @Option(help: "File with the signing secrets, one a line (instead of KLIQ_WEBHOOK_SECRET).") var secretFile: String?
     @Option(name: .customLong("exec"), help: ArgumentHelp(
