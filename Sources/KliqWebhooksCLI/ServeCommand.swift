@@ -39,6 +39,9 @@ struct ServeCommand: AsyncParsableCommand {
     var shutdownGrace = 30.0
     @Option(help: "Seconds one --exec run may take before it is stopped and counted as failed (then retried).")
     var execTimeout = 300.0
+    @Option(help: ArgumentHelp("files (durable, the default) or memory (nothing kept: for measuring the HTTP stack alone).",
+                               valueName: "files|memory"))
+    var store: StoreKind = .files
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: Logger.Level = .info
     @Option(help: "text or json.") var logFormat: LogFormat = .text
 
@@ -67,13 +70,14 @@ struct ServeCommand: AsyncParsableCommand {
         LogOutput.bootstrap(format: self.logFormat, level: self.logLevel)
         let logger = Logger(label: "kliq-webhooks")
 
-        let store: FileEventStore
+        let store: any EventStore
         do {
-            store = try FileEventStore(directory: self.dataDir)
+            store = self.store == .memory ? InMemoryEventStore() : try FileEventStore(directory: self.dataDir)
         } catch {
             FileHandle.standardError.write(Data("kliq-webhooks: \(error.message)\n".utf8))
             throw ExitCode(1)
         }
+        if self.store == .memory { logger.warning("--store memory: events are not kept and nothing survives a restart") }
         let receiver = Receiver(
             verifier: try SignatureVerifier(secrets: secrets),
             store: store,
@@ -87,7 +91,8 @@ struct ServeCommand: AsyncParsableCommand {
         self.registerHandlers(on: receiver)
 
         let configuration = WebhookServer.Configuration(host: self.host, port: self.port, path: self.path)
-        let summary = "data directory \(self.dataDir), \(secrets.count) secret\(secrets.count == 1 ? "" : "s") from \(origin)"
+        let kept = self.store == .memory ? "in memory only" : "data directory \(self.dataDir)"
+        let summary = "\(kept), \(secrets.count) secret\(secrets.count == 1 ? "" : "s") from \(origin)"
         let inbox = RedriveInbox(directory: DataDirectory(path: self.dataDir), receiver: receiver, logger: logger)
         let app = WebhookServer.application(receiver: receiver, configuration: configuration, services: [inbox], logger: logger) { address in
             let host = address?.ipAddress ?? self.host
@@ -119,4 +124,10 @@ struct ServeCommand: AsyncParsableCommand {
             register("forward#\(index + 1)") { try await handler.run($0) }
         }
     }
+}
+
+/// `--store`: where `serve` keeps events.
+enum StoreKind: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case files
+    case memory
 }

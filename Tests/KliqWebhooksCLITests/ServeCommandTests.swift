@@ -222,4 +222,17 @@ struct ServeCommandTests {
         #expect(accepted["level"] as? String == "info")
         #expect((accepted["time"] as? String)?.hasPrefix("20") == true)
     }
+
+    @Test func memoryStoreKeepsNothingOnDiskButStillDeduplicates() async throws {
+        let serve = try ServeProcess(["serve", "--port", "0", "--store", "memory"],
+                                     environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
+        try await serve.waitUntilListening()
+        #expect(serve.output.contains("in memory only"))
+        let body = try self.fixtures.load("visit.submitted").body
+        #expect(try await self.post(serve, body).bodyText.contains("accepted"))
+        #expect(try await self.post(serve, body).bodyText.contains("duplicate"))
+        #expect(try await serve.terminate() == 0)
+        #expect(!FileManager.default.fileExists(atPath: self.dir.file("kliq-data/events")))
+        #expect(serve.errors.contains("nothing survives a restart"))
+    }
 }
