@@ -60,13 +60,13 @@ struct ReplayCommand: AsyncParsableCommand {
                         while true {
                             guard let index = next.take() else { return }
                             if let rate = self.rate { try await ContinuousClock().sleep(until: start + .milliseconds(Int64(Double(index) / rate * 1000))) }
-                            let (name, original) = payloads[index % payloads.count]
+                            let original = payloads[index % payloads.count].1
                             var body = original
                             if self.newIds {
                                 let id = ((try? Event(decoding: original).id) ?? "evt").prefix(120) + "_r\(batch)_\(index)"
                                 body = try PayloadRewriter.rewrite(original, envelope: ["id": String(id)])
                             }
-                            await tally.record(try await self.post(body, secret: secret), name: name)
+                            tally.record(try await self.post(body, secret: secret))
                         }
                     }
                 }
@@ -124,7 +124,7 @@ final class Tally: Sendable {
 
     private let state = Mutex<(counts: [String: Int], latencies: [Double], rejected: Int)>(([:], [], 0))
 
-    func record(_ answer: Answer, name: String) async {
+    func record(_ answer: Answer) {
         self.state.withLock { state in
             state.counts[answer.outcome, default: 0] += 1
             state.latencies.append(answer.latency.seconds * 1000)
@@ -157,10 +157,6 @@ final class Tally: Sendable {
             latency p50 \(percentile(0.5))  p90 \(percentile(0.9))  p99 \(percentile(0.99))  max \(latencies.last.map { String(format: "%.1f ms", $0) } ?? "-")
             """
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18 }
 }
 
 /// Hands out 0, 1, 2, … up to a limit, to concurrent workers.

@@ -235,4 +235,13 @@ struct ServeCommandTests {
         #expect(!FileManager.default.fileExists(atPath: self.dir.file("kliq-data/events")))
         #expect(serve.errors.contains("nothing survives a restart"))
     }
+
+    @Test func helpNeverShowsTheSecret() async throws {
+        for arguments in [["--help"], ["serve", "--help"], ["sign", "--help"], ["replay", "--help"]] {
+            let help = try ServeProcess(arguments, environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
+            #expect(try await help.waitForExit() == 0)
+            #expect(help.output.contains("USAGE"))
+            #expect(!(help.output + help.errors).contains(self.secret), "\(arguments)")
+        }
+    }
 }

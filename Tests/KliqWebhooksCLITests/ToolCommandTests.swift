@@ -81,6 +81,9 @@ struct ToolCommandTests {
         #expect(failedOnly.output.split(separator: "\n").count == 1)
         #expect(failedOnly.output.contains(#""id":"job_failed_0001""#))
         #expect(try await self.cli(["jobs", "list", "--since", "2026-04-28T12:01:00Z"]).output.contains("job_shelf_0001") == false)
+        let byModel = try await self.cli(["jobs", "list", "--model", "shelf-detection-v2"]).output
+        #expect(byModel.contains("job_shelf_0001") && byModel.contains("job_failed_0001"))
+        #expect(try await self.cli(["jobs", "list", "--model", "custom"]).output.contains("no jobs"))
 
         let show = try await self.cli(["jobs", "show", "job_shelf_0001"])
         #expect(show.output.contains("compliance   85%"))

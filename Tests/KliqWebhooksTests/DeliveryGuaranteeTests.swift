@@ -181,9 +181,9 @@ struct DeliveryGuaranteeTests {
     @Test func retryDelaysGrowExponentiallyWithBoundedJitterAndStopAtTheLimit() {
         let policy = RetryPolicy(maxAttempts: 5, initialDelay: .seconds(1), maxDelay: .seconds(5), multiplier: 2, jitter: 0.5)
         for _ in 0..<100 {
-            let d1 = RetryPolicy.seconds(policy.delay(afterAttempt: 1)!)
-            let d3 = RetryPolicy.seconds(policy.delay(afterAttempt: 3)!)
-            let d4 = RetryPolicy.seconds(policy.delay(afterAttempt: 4)!)
+            let d1 = policy.delay(afterAttempt: 1)!.seconds
+            let d3 = policy.delay(afterAttempt: 3)!.seconds
+            let d4 = policy.delay(afterAttempt: 4)!.seconds
             #expect((0.5...1.0).contains(d1))
             #expect((2.0...4.0).contains(d3))
             #expect((2.5...5.0).contains(d4))

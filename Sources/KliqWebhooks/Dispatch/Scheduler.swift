@@ -117,16 +117,6 @@ final class Scheduler: Sendable {
         return promoted
     }
 
-    /// Forgets a lane's items (they stay on disk) — for entries whose handlers are not registered.
-    func drop(_ lane: String) {
-        let waiters = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.running.remove(lane)
-            state.lanes[lane] = nil
-            return Self.idleWaiters(&state)
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
     private static func idleWaiters(_ state: inout State) -> [CheckedContinuation<Void, Never>] {
         guard state.lanes.isEmpty, state.running.isEmpty else { return [] }
         defer { state.idleWaiters = [] }

@@ -24,14 +24,10 @@ public struct RetryPolicy: Sendable, Hashable {
     /// The delay after failed attempt `attempt`, or `nil` when it was the last one allowed.
     public func delay(afterAttempt attempt: Int) -> Duration? {
         guard attempt < self.maxAttempts else { return nil }
-        let base = Self.seconds(self.initialDelay) * pow(self.multiplier, Double(attempt - 1))
-        let capped = min(Self.seconds(self.maxDelay), base)
+        let base = self.initialDelay.seconds * pow(self.multiplier, Double(attempt - 1))
+        let capped = min(self.maxDelay.seconds, base)
         let factor = 1 - self.jitter * Double.random(in: 0...1)
         return .nanoseconds(Int64(capped * factor * 1e9))
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     private func pow(_ base: Double, _ exponent: Double) -> Double {
@@ -43,7 +39,12 @@ public struct RetryPolicy: Sendable, Hashable {
 
 extension Timestamp {
     func adding(_ duration: Duration) -> Timestamp {
-        let total = self.nanoseconds + Int64(RetryPolicy.seconds(duration) * 1e9)
+        let total = self.nanoseconds + Int64(duration.seconds * 1e9)
         return Timestamp(seconds: self.seconds + total / 1_000_000_000, nanoseconds: total % 1_000_000_000)
     }
+}
+
+extension Duration {
+    /// The duration in seconds, as a `Double`.
+    package var seconds: Double { Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18 }
 }

@@ -20,6 +20,8 @@ public struct Event: Sendable {
     public let timestamp: String?
     /// The request body, byte for byte.
     public let rawBody: [UInt8]
+    /// `data.jobId`, when it is a string (CV-job events). Read once, while decoding: it routes the event.
+    public let jobId: String?
     /// The `X-Kliq-Signature` the event arrived with, when it arrived through ``Receiver/receive(body:signature:)``.
     public internal(set) var signature: String?
 
@@ -56,6 +58,7 @@ public struct Event: Sendable {
         self.rawBody = body
         self.envelope = envelope
         self.dataMembers = Self.members(of: envelope["data"], in: reader)
+        self.jobId = self.dataMembers["jobId"].flatMap(reader.string(at:))
         self.signature = nil
     }
 
@@ -66,8 +69,6 @@ public struct Event: Sendable {
         return (try? JSONReader(self.rawBody).value(of: range)) ?? .null
     }
 
-    /// `data.jobId`, when it is a string (CV-job events).
-    public var jobId: String? { self.dataMember("jobId").flatMap { JSONReader(self.rawBody).string(at: $0) } }
 
     /// `data.observationId`, when it is a string.
     public var observationId: String? { self.dataMember("observationId").flatMap { JSONReader(self.rawBody).string(at: $0) } }
