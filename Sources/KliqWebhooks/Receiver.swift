@@ -53,7 +53,7 @@ public final class Receiver: Service, Sendable {
 
     public let configuration: Configuration
     public let store: any EventStore
-    let verifier: SignatureVerifier
+    private let currentVerifier: Mutex<SignatureVerifier>
     let logger: Logger
     let handlers = HandlerRegistry()
     let waiters = JobWaiters()
@@ -65,11 +65,20 @@ public final class Receiver: Service, Sendable {
     ///   - configuration: limits.
     ///   - logger: logs one line per delivery with `kliq.event_id`, `kliq.event_type`, `kliq.outcome`.
     public init(verifier: SignatureVerifier, store: any EventStore, configuration: Configuration = .init(), logger: Logger) {
-        self.verifier = verifier
+        self.currentVerifier = Mutex(verifier)
         self.store = store
         self.configuration = configuration
         self.logger = logger
         self.scheduler = Scheduler(limit: configuration.maxConcurrentDispatches)
+    }
+
+    /// The verifier deliveries are checked with now.
+    public var verifier: SignatureVerifier { self.currentVerifier.withLock { $0 } }
+
+    /// Checks later deliveries with `verifier` (e.g. after a secret rotation): deliveries already being
+    /// verified finish with the old one. `kliq-webhooks serve` calls this on SIGHUP with `--secret-file`.
+    public func replaceVerifier(_ verifier: SignatureVerifier) {
+        self.currentVerifier.withLock { $0 = verifier }
     }
 
     /// Runs `handler` for every accepted event of `type`, after the event is stored; failures are retried.
@@ -111,20 +120,23 @@ public final class Receiver: Service, Sendable {
     /// - Parameters:
     ///   - body: the raw request body, exactly as received.
     ///   - signature: the `X-Kliq-Signature` header, or `nil` when absent.
+    ///   - logger: the logger for this delivery's log line, e.g. one carrying a request id and client
+    ///     address; the receiver's own logger when `nil`.
     /// - Returns: `.accepted` once the event is durably stored (handlers then run in ``run()``), or
     ///   `.duplicate` when it was stored before.
     /// - Throws: ``WebhookError``: `invalid_signature` (nothing stored), `payload_too_large`,
     ///   `malformed_payload` (the body is kept in quarantine), or `storage_unavailable` (retry later).
-    public func receive(body: [UInt8], signature: String?) async throws(WebhookError) -> Delivery {
-        var logger = self.logger
+    public func receive(body: [UInt8], signature: String?, logger: Logger? = nil) async throws(WebhookError) -> Delivery {
+        let started = ContinuousClock.now
+        var logger = logger ?? self.logger
         guard body.count <= self.configuration.maxBodyBytes else {
-            throw self.refuse(WebhookError(.payloadTooLarge, "body is larger than \(self.configuration.maxBodyBytes) bytes"), logger)
+            throw self.refuse(WebhookError(.payloadTooLarge, "body is larger than \(self.configuration.maxBodyBytes) bytes"), logger, since: started)
         }
         let match: SignatureVerifier.Match
         do {
             match = try self.verifier.verify(signature: signature, body: body)
         } catch {
-            throw self.refuse(error, logger)
+            throw self.refuse(error, logger, since: started)
         }
         logger[metadataKey: "kliq.secret_index"] = "\(match.secretIndex)"
         var event: Event
@@ -135,9 +147,9 @@ public final class Receiver: Service, Sendable {
             do {
                 try await self.store.quarantine(body: body, reason: error.message)
             } catch {
-                throw self.refuse(Self.storageError(error, doing: "quarantine a malformed body"), logger)
+                throw self.refuse(Self.storageError(error, doing: "quarantine a malformed body"), logger, since: started)
             }
-            throw self.refuse(error, logger)
+            throw self.refuse(error, logger, since: started)
         }
         logger[metadataKey: "kliq.event_id"] = .wire(event.id)
         logger[metadataKey: "kliq.event_type"] = .wire(event.type.rawValue)
@@ -146,21 +158,36 @@ public final class Receiver: Service, Sendable {
         let names = self.handlers.names(for: event.type)
         let entry = names.isEmpty ? nil : LedgerEntry(event: event, handlers: names, acceptedAt: Timestamp.now().rfc3339)
         let outcome: Outcome
+        let writeStarted = ContinuousClock.now
         do {
             outcome = try await self.store.commit(event, ledger: entry)
         } catch {
-            throw self.refuse(Self.storageError(error, doing: "store the event"), logger)
+            throw self.refuse(Self.storageError(error, doing: "store the event"), logger, since: started)
         }
-        logger.info("delivery \(outcome.rawValue)", metadata: ["kliq.outcome": .string(outcome.rawValue)])
+        ReceiverMetrics.storeWrite(since: writeStarted)
+        ReceiverMetrics.event(event.type, outcome: outcome)
+        logger.info("delivery \(outcome.rawValue)", metadata: [
+            "kliq.outcome": .string(outcome.rawValue), "kliq.latency_ms": Self.milliseconds(since: started),
+        ])
         if outcome == .accepted, let entry { self.scheduler.submit(.init(event: event, entry: entry)) }
         await self.notifyWaiters(after: event)
         return Delivery(outcome: outcome, event: event, secretIndex: match.secretIndex)
     }
 
-    private func refuse(_ error: WebhookError, _ logger: Logger) -> WebhookError {
+    private func refuse(_ error: WebhookError, _ logger: Logger, since started: ContinuousClock.Instant) -> WebhookError {
         let level: Logger.Level = error.code == .storageUnavailable ? .error : .notice
-        logger.log(level: level, "delivery refused: \(error.message)", metadata: ["kliq.outcome": .string(error.code.rawValue)])
+        logger.log(level: level, "delivery refused: \(error.message)", metadata: [
+            "kliq.outcome": .string(error.code.rawValue), "kliq.latency_ms": Self.milliseconds(since: started),
+        ])
         return error
+    }
+
+    /// Milliseconds since `start`, with three decimals, as a log value.
+    static func milliseconds(since start: ContinuousClock.Instant) -> Logger.MetadataValue {
+        let (seconds, attoseconds) = (ContinuousClock.now - start).components
+        let micros = seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+        let fraction = String(micros % 1000)
+        return .string("\(micros / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)")
     }
 
     static func storageError(_ error: any Error, doing what: String) -> WebhookError {

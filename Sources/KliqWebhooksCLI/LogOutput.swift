@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KliqWebhooks
 import Logging
 import Synchronization
 
@@ -25,7 +26,7 @@ struct JSONLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         var object: [String: Any] = [
-            "time": Self.timestamp(),
+            "time": Timestamp.now().rfc3339,
             "level": event.level.rawValue,
             "message": event.message.description,
             "label": self.label,
@@ -45,10 +46,6 @@ struct JSONLogHandler: LogHandler {
         case .array(let array): array.map(Self.plain)
         case .dictionary(let dictionary): dictionary.mapValues(Self.plain)
         }
-    }
-
-    private static func timestamp() -> String {
-        Date.now.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true).timeSeparator(.colon))
     }
 }
 

@@ -1,20 +1,29 @@
 import ArgumentParser
 import Foundation
 import KliqWebhooks
+import Logging
+import ServiceLifecycle
+import UnixSignals
 
 /// Where `serve` gets its signing secrets: `--secret-file` when given, else `KLIQ_WEBHOOK_SECRET`.
 enum SecretSource {
     static let environmentVariable = "KLIQ_WEBHOOK_SECRET"
 
     /// The configured secrets and a description of where they came from (never the secrets themselves).
-    /// Prints one line and exits with status 2 when there are none.
-    static func load(file: String?, environment: [String: String]) throws -> (secrets: [Secret], origin: String) {
+    /// Prints one line and exits with status 2 when there are none. Warns when the secret file can be
+    /// read by other users.
+    static func load(file: String?, environment: [String: String], logger: Logger) throws -> (secrets: [Secret], origin: String) {
         if let file {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                fail("cannot read --secret-file \(file): check the path and its permissions")
+            let secrets: [Secret]
+            do {
+                secrets = try self.read(file)
+            } catch {
+                fail(error.description)
             }
-            let secrets = Secret.lines(String(decoding: data, as: UTF8.self))
-            guard !secrets.isEmpty else { fail("--secret-file \(file) holds no secret (one secret a line)") }
+            if let mode = self.looseMode(file) {
+                logger.warning("the secret file can be read by other users; run: chmod 600 \(file)",
+                               metadata: ["kliq.file_mode": .string(String(mode, radix: 8))])
+            }
             return (secrets, "--secret-file \(file)")
         }
         let secrets = Secret.list(environment[environmentVariable] ?? "")
@@ -24,8 +33,67 @@ enum SecretSource {
         return (secrets, environmentVariable)
     }
 
+    struct FileProblem: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The secrets in `file`, one a line.
+    static func read(_ file: String) throws(FileProblem) -> [Secret] {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw FileProblem(description: "cannot read --secret-file \(file): check the path and its permissions")
+        }
+        let secrets = Secret.lines(String(decoding: data, as: UTF8.self))
+        guard !secrets.isEmpty else { throw FileProblem(description: "--secret-file \(file) holds no secret (one secret a line)") }
+        return secrets
+    }
+
+    /// The file's permission bits when group or others may read or write it.
+    static func looseMode(_ file: String) -> mode_t? {
+        var info = stat()
+        guard stat(file, &info) == 0 else { return nil }
+        let mode = info.st_mode & 0o777
+        return mode & 0o077 == 0 ? nil : mode
+    }
+
+    /// For `--print-config`: how many secrets there are and where from, never the values.
+    static func describe(file: String?, environment: [String: String]) -> String {
+        if let file {
+            do {
+                let count = try self.read(file).count
+                return "\(count) from secret-file \(file) (values not shown)"
+            } catch {
+                return "none usable: \(error.description)"
+            }
+        }
+        let count = Secret.list(environment[environmentVariable] ?? "").count
+        return count == 0
+            ? "none: serve refuses to start until \(environmentVariable) or secret-file is set"
+            : "\(count) from \(environmentVariable) (values not shown)"
+    }
+
     static func fail(_ message: String) -> Never {
         FileHandle.standardError.write(Data("kliq-webhooks: \(message)\n".utf8))
         exit(2)
+    }
+}
+
+/// Re-reads `--secret-file` on SIGHUP and swaps the receiver's verifier, so secrets rotate without a
+/// restart. A file that cannot be read, or holds no secret, leaves the current secrets in place.
+struct SecretReload: Service {
+    let file: String
+    let receiver: Receiver
+    let logger: Logger
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in signals.cancelOnGracefulShutdown() {
+            do {
+                let secrets = try SecretSource.read(self.file)
+                self.receiver.replaceVerifier(try SignatureVerifier(secrets: secrets))
+                self.logger.notice("secrets reloaded on SIGHUP", metadata: ["kliq.secrets": "\(secrets.count)"])
+            } catch {
+                self.logger.error("SIGHUP: secrets not reloaded, the current ones stay: \(error)")
+            }
+        }
     }
 }

@@ -5,6 +5,8 @@ import Hummingbird
 import KliqWebhooks
 import KliqWebhooksHummingbird
 import Logging
+import NIOCore
+import ServiceLifecycle
 
 /// `kliq-webhooks serve`: the receiver as a service, in the foreground until SIGINT/SIGTERM.
 struct ServeCommand: AsyncParsableCommand {
@@ -14,50 +16,65 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Secrets: KLIQ_WEBHOOK_SECRET=whsec_… (comma-separated for rotation), or --secret-file PATH (one a line). \
             Without one, serve refuses to start (exit status 2).
+
+            Every option can also be set in the environment as KLIQ_ and its name in capitals (KLIQ_PORT, \
+            KLIQ_DATA_DIR, KLIQ_TRUSTED_PROXY, …) or in the --config file. The command line wins over the \
+            environment, which wins over the file. --print-config shows the result.
             """
     )
 
-    @Option(help: "Address to listen on.") var host = "127.0.0.1"
-    @Option(help: "Port to listen on; 0 picks a free one (the listening line shows it).") var port = 8080
-    @Option(help: "Path of the webhook endpoint.") var path = "/webhooks/kliq"
-    @Option(help: "Directory for events/, jobs/, ledger/, quarantine/ (created, mode 0700).") var dataDir = "./kliq-data"
-    @Option(help: "Largest accepted body, in bytes.") var maxBodyBytes = 4_194_304
-    @Option(help: "File with the signing secrets, one a line (instead of KLIQ_WEBHOOK_SECRET).") var secretFile: String?
+    @Option(help: "Address to listen on. [default: 127.0.0.1]") var host: String?
+    @Option(help: "Port to listen on; 0 picks a free one (the listening line shows it). [default: 8080]") var port: String?
+    @Option(help: "Path of the webhook endpoint. [default: /webhooks/kliq]") var path: String?
+    @Option(help: "Directory for events/, jobs/, ledger/, quarantine/ (created, mode 0700). [default: ./kliq-data]") var dataDir: String?
+    @Option(help: "Largest accepted body, in bytes. [default: 4194304]") var maxBodyBytes: String?
+    @Option(help: "File with the signing secrets, one a line (instead of KLIQ_WEBHOOK_SECRET); re-read on SIGHUP.") var secretFile: String?
     @Option(name: .customLong("exec"), help: ArgumentHelp(
         "Run COMMAND (via /bin/sh -c) for each accepted event: event JSON on stdin, KLIQ_EVENT_ID, KLIQ_EVENT_TYPE, KLIQ_JOB_ID set. Repeatable.",
         valueName: "COMMAND"))
     var exec: [String] = []
+    @Option(help: "Seconds one --exec run may take before it is stopped and counted as failed (then retried). [default: 300]")
+    var execTimeout: String?
     @Option(name: .customLong("forward"), help: ArgumentHelp(
         "POST each accepted event's raw body with its X-Kliq-Signature to URL. Repeatable.", valueName: "URL"))
     var forward: [String] = []
-    @Option(help: ArgumentHelp("Event types the --exec/--forward handlers receive (default: all).", valueName: "TYPE[,TYPE…]"))
+    @Option(help: "Seconds one --forward request may take before it counts as failed (then retried). [default: 30]")
+    var forwardTimeout: String?
+    @Option(help: ArgumentHelp("Event types the --exec/--forward handlers receive. [default: all]", valueName: "TYPE[,TYPE…]"))
     var events: String?
-    @Option(help: "Attempts per handler delivery before it is dead.") var retryAttempts = 8
-    @Option(help: "Seconds before the first retry; each later one waits twice as long (with jitter), at most 5 minutes.")
-    var retryDelay = 1.0
-    @Option(help: "On SIGTERM, seconds running handlers may take to finish; what is unfinished then runs at the next start.")
-    var shutdownGrace = 30.0
-    @Option(help: "Seconds one --exec run may take before it is stopped and counted as failed (then retried).")
-    var execTimeout = 300.0
-    @Option(help: ArgumentHelp("files (durable, the default) or memory (nothing kept: for measuring the HTTP stack alone).",
+    @Option(help: "Attempts per handler delivery before it is dead. [default: 8]") var retryAttempts: String?
+    @Option(help: "Seconds before the first retry; each later one waits twice as long (with jitter), at most 5 minutes. [default: 1]")
+    var retryDelay: String?
+    @Option(help: "On SIGTERM, seconds for requests in flight and then running handlers to finish; shutdown takes at most this plus 5. [default: 30]")
+    var shutdownGrace: String?
+    @Option(help: ArgumentHelp("files (durable) or memory (nothing kept: for measuring the HTTP stack alone). [default: files]",
                                valueName: "files|memory"))
-    var store: StoreKind = .files
-    @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: Logger.Level = .info
-    @Option(help: "text or json.") var logFormat: LogFormat = .text
+    var store: String?
+    @Option(name: .customLong("trusted-proxy"), help: ArgumentHelp(
+        "Address or network (127.0.0.1, 10.0.0.0/8, ::1) of a reverse proxy whose X-Forwarded-For, Forwarded, X-Real-IP and X-Request-Id are believed. Repeatable. [default: none]",
+        valueName: "ADDRESS"))
+    var trustedProxy: [String] = []
+    @Option(help: "Address of the Prometheus metrics endpoint (GET /metrics). [default: 127.0.0.1]") var metricsHost: String?
+    @Option(help: ArgumentHelp("Port of the metrics endpoint; 0 picks a free one, off turns it off. [default: 9464]", valueName: "PORT|off"))
+    var metricsPort: String?
+    @Option(help: "trace, debug, info, notice, warning, error or critical. [default: info]") var logLevel: String?
+    @Option(help: "text or json. [default: text]") var logFormat: String?
+    @Option(help: "Config file: one 'name = value' a line, names as these flags (also KLIQ_CONFIG).") var config: String?
+    @Flag(help: "Print the effective configuration, with where each value came from, and exit (secrets are never shown).")
+    var printConfig = false
 
-    func validate() throws {
-        guard (0...65535).contains(self.port) else { throw ValidationError("--port must be between 0 and 65535, not \(self.port)") }
-        guard self.path.hasPrefix("/") else { throw ValidationError("--path must start with '/', e.g. /webhooks/kliq") }
-        guard self.maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
-        for url in self.forward {
-            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host != nil else {
-                throw ValidationError("--forward needs an http:// or https:// URL, not '\(url)'")
-            }
-        }
-        guard self.retryAttempts >= 1 else { throw ValidationError("--retry-attempts must be at least 1") }
-        guard self.retryDelay >= 0, self.shutdownGrace >= 0 else { throw ValidationError("--retry-delay and --shutdown-grace cannot be negative") }
-        guard self.execTimeout > 0 else { throw ValidationError("--exec-timeout must be positive") }
-        if let events, Self.eventTypes(events).isEmpty { throw ValidationError("--events needs at least one event type, e.g. cv.job.completed") }
+    /// The values given on the command line, by flag name.
+    var flags: [String: [String]] {
+        var flags: [String: [String]] = ["exec": self.exec, "forward": self.forward, "trusted-proxy": self.trustedProxy]
+        let single: [(String, String?)] = [
+            ("host", self.host), ("port", self.port), ("path", self.path), ("data-dir", self.dataDir), ("max-body-bytes", self.maxBodyBytes),
+            ("secret-file", self.secretFile), ("exec-timeout", self.execTimeout), ("forward-timeout", self.forwardTimeout),
+            ("events", self.events), ("retry-attempts", self.retryAttempts), ("retry-delay", self.retryDelay),
+            ("shutdown-grace", self.shutdownGrace), ("store", self.store), ("metrics-host", self.metricsHost),
+            ("metrics-port", self.metricsPort), ("log-level", self.logLevel), ("log-format", self.logFormat),
+        ]
+        for case let (name, value?) in single { flags[name] = [value] }
+        return flags
     }
 
     static func eventTypes(_ list: String) -> Set<EventType> {
@@ -66,48 +83,80 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
-        let (secrets, origin) = try SecretSource.load(file: self.secretFile, environment: ProcessInfo.processInfo.environment)
-        LogOutput.bootstrap(format: self.logFormat, level: self.logLevel)
+        let environment = ProcessInfo.processInfo.environment
+        let settings: ServeSettings
+        do {
+            settings = try ServeSettings(flags: self.flags, configFile: self.config, environment: environment)
+        } catch {
+            SecretSource.fail("invalid configuration: \(error)")
+        }
+        if self.printConfig {
+            let secrets = SecretSource.describe(file: settings.secretFile, environment: environment)
+            FileHandle.standardOutput.write(Data(settings.printed(secrets: secrets).utf8))
+            return
+        }
+        LogOutput.bootstrap(format: settings.logFormat, level: settings.logLevel)
         let logger = Logger(label: "kliq-webhooks")
+        let (secrets, origin) = try SecretSource.load(file: settings.secretFile, environment: environment, logger: logger)
 
         let store: any EventStore
         do {
-            store = self.store == .memory ? InMemoryEventStore() : try FileEventStore(directory: self.dataDir)
+            store = settings.store == .memory ? InMemoryEventStore() : try FileEventStore(directory: settings.dataDir)
         } catch {
             FileHandle.standardError.write(Data("kliq-webhooks: \(error.message)\n".utf8))
             throw ExitCode(1)
         }
-        if self.store == .memory { logger.warning("--store memory: events are not kept and nothing survives a restart") }
+        if settings.store == .memory { logger.warning("--store memory: events are not kept and nothing survives a restart") }
+        let metrics = settings.metricsPort.map { MetricsEndpoint(host: settings.metricsHost, port: $0, version: KliqWebhooksCommand.configuration.version) }
         let receiver = Receiver(
             verifier: try SignatureVerifier(secrets: secrets),
             store: store,
             configuration: .init(
-                maxBodyBytes: self.maxBodyBytes,
-                retry: RetryPolicy(maxAttempts: self.retryAttempts, initialDelay: .milliseconds(Int64(self.retryDelay * 1000))),
-                shutdownGracePeriod: .milliseconds(Int64(self.shutdownGrace * 1000))
+                maxBodyBytes: settings.maxBodyBytes,
+                retry: RetryPolicy(maxAttempts: settings.retryAttempts, initialDelay: .milliseconds(Int64(settings.retryDelay * 1000))),
+                shutdownGracePeriod: .milliseconds(Int64(settings.shutdownGrace * 1000))
             ),
             logger: logger
         )
-        self.registerHandlers(on: receiver)
+        Self.registerHandlers(on: receiver, settings: settings)
 
-        let configuration = WebhookServer.Configuration(host: self.host, port: self.port, path: self.path)
-        let kept = self.store == .memory ? "in memory only" : "data directory \(self.dataDir)"
+        let configuration = WebhookServer.Configuration(
+            host: settings.host, port: settings.port, path: settings.path, trustedProxies: settings.trustedProxies)
+        let kept = settings.store == .memory ? "in memory only" : "data directory \(settings.dataDir)"
         let summary = "\(kept), \(secrets.count) secret\(secrets.count == 1 ? "" : "s") from \(origin)"
-        let inbox = RedriveInbox(directory: DataDirectory(path: self.dataDir), receiver: receiver, logger: logger)
-        let app = WebhookServer.application(receiver: receiver, configuration: configuration, services: [inbox], logger: logger) { address in
-            let host = address?.ipAddress ?? self.host
-            let shown = host.contains(":") ? "[\(host)]" : host
+        let inbox = RedriveInbox(directory: DataDirectory(path: settings.dataDir), receiver: receiver, logger: logger)
+        let readiness = Readiness(store: store)
+        let app = WebhookServer.application(
+            receiver: receiver, configuration: configuration, services: [inbox], readiness: readiness, logger: logger
+        ) { address in
             // Unbuffered, so a supervisor or test reading a pipe sees the line at once.
-            let line = "kliq-webhooks listening on http://\(shown):\(address?.port ?? self.port)\(self.path) (\(summary))\n"
+            let line = "kliq-webhooks listening on \(Self.url(address, host: settings.host, port: settings.port))\(settings.path) (\(summary))\n"
             FileHandle.standardOutput.write(Data(line.utf8))
         }
-        try await app.runService()
+        var services: [any Service] = []
+        if let metrics {
+            services.append(metrics.application(logger: logger) { address in
+                let line = "kliq-webhooks metrics at \(Self.url(address, host: settings.metricsHost, port: settings.metricsPort ?? 0))/metrics\n"
+                FileHandle.standardOutput.write(Data(line.utf8))
+            })
+        }
+        let reload = settings.secretFile.map { SecretReload(file: $0, receiver: receiver, logger: logger) }
+        if let reload { services.append(reload) }
+        try await WebhookServer.run(
+            app, readiness: readiness, services: services,
+            maximumShutdown: .milliseconds(Int64(settings.shutdownGrace * 1000)) + .seconds(5), logger: logger
+        )
         logger.info("stopped")
     }
 
+    static func url(_ address: SocketAddress?, host: String, port: Int) -> String {
+        let host = address?.ipAddress ?? host
+        return "http://\(host.contains(":") ? "[\(host)]" : host):\(address?.port ?? port)"
+    }
+
     /// Registers `exec#1`, `exec#2`, … and `forward#1`, … (their ledger names, by position on the command line).
-    private func registerHandlers(on receiver: Receiver) {
-        let filter = self.events.map(Self.eventTypes)
+    private static func registerHandlers(on receiver: Receiver, settings: ServeSettings) {
+        let filter = settings.events
         func register(_ name: String, _ run: @escaping @Sendable (Event) async throws -> Void) {
             if let filter {
                 receiver.on(filter, name: name) { event, _ in try await run(event) }
@@ -115,19 +164,19 @@ struct ServeCommand: AsyncParsableCommand {
                 receiver.onAny(name: name, run)
             }
         }
-        for (index, command) in self.exec.enumerated() {
-            let handler = ExecHandler(command: command, timeout: .milliseconds(Int64(self.execTimeout * 1000)))
+        for (index, command) in settings.exec.enumerated() {
+            let handler = ExecHandler(command: command, timeout: .milliseconds(Int64(settings.execTimeout * 1000)))
             register("exec#\(index + 1)") { try await handler.run($0) }
         }
-        for (index, url) in self.forward.enumerated() {
-            let handler = ForwardHandler(url: url, client: .shared)
+        for (index, url) in settings.forward.enumerated() {
+            let handler = ForwardHandler(url: url, client: .shared, timeout: .milliseconds(Int64(settings.forwardTimeout * 1000)))
             register("forward#\(index + 1)") { try await handler.run($0) }
         }
     }
 }
 
 /// `--store`: where `serve` keeps events.
-enum StoreKind: String, ExpressibleByArgument, CaseIterable, Sendable {
+enum StoreKind: String, CaseIterable, Sendable {
     case files
     case memory
 }

@@ -1,13 +1,14 @@
 import ArgumentParser
 import Foundation
 import KliqWebhooks
+import Logging
 
 /// Where `sign`/`verify` get secrets: `--secret-file`, else `KLIQ_WEBHOOK_SECRET` (like `serve`).
 struct SecretOptions: ParsableArguments {
     @Option(help: "File with the signing secrets, one a line (instead of KLIQ_WEBHOOK_SECRET).") var secretFile: String?
 
     func load() throws -> [Secret] {
-        try SecretSource.load(file: self.secretFile, environment: ProcessInfo.processInfo.environment).secrets
+        try SecretSource.load(file: self.secretFile, environment: ProcessInfo.processInfo.environment, logger: Logger(label: "kliq-webhooks")).secrets
     }
 }
 

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import KliqWebhooks
+import Logging
 import NIOCore
 
 extension HTTPField.Name {
@@ -24,26 +25,16 @@ extension RouterMethods {
     @discardableResult
     public func addKliqWebhook(_ path: RouterPath = "/webhooks/kliq", receiver: Receiver) -> Self {
         let limit = receiver.configuration.maxBodyBytes
-        self.post(path) { request, _ -> Response in
-            if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
-                throw WebhookHTTPError(WebhookError(.payloadTooLarge, "Content-Length \(declared) is over the limit of \(limit) bytes"))
+        self.post(path) { request, context -> Response in
+            let started = ContinuousClock.now
+            do throws(WebhookHTTPError) {
+                let response = try await Self.deliver(request, logger: context.logger, receiver: receiver, limit: limit)
+                DeliveryMetrics.record(outcome: response.outcome, since: started)
+                return response.response
+            } catch {
+                DeliveryMetrics.record(outcome: error.code, since: started)
+                throw error
             }
-            let buffer: ByteBuffer
-            do {
-                buffer = try await request.body.collect(upTo: limit)
-            } catch is NIOTooManyBytesError {
-                throw WebhookHTTPError(WebhookError(.payloadTooLarge, "the body is over the limit of \(limit) bytes"))
-            }
-            let delivery: Receiver.Delivery
-            do {
-                delivery = try await receiver.receive(body: Array(buffer.readableBytesView), signature: request.headers[.kliqSignature])
-            } catch let error as WebhookError {
-                throw WebhookHTTPError(error)
-            }
-            let body = JSONWriter.object([
-                ("status", JSONWriter.string(delivery.outcome.rawValue)), ("eventId", JSONWriter.string(delivery.eventId)),
-            ])
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
         for method in [HTTPRequest.Method.get, .put, .delete, .patch, .head, .options] {
             self.on(path, method: method) { _, _ -> Response in
@@ -67,6 +58,33 @@ extension RouterMethods {
             return Self.json(.ok, [("status", JSONWriter.string("ready"))])
         }
         return self
+    }
+
+    private static func deliver(
+        _ request: Request, logger: Logger, receiver: Receiver, limit: Int
+    ) async throws(WebhookHTTPError) -> (outcome: String, response: Response) {
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+            throw WebhookHTTPError(WebhookError(.payloadTooLarge, "Content-Length \(declared) is over the limit of \(limit) bytes"))
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw WebhookHTTPError(WebhookError(.payloadTooLarge, "the body is over the limit of \(limit) bytes"))
+        } catch {
+            throw WebhookHTTPError(status: .badRequest, code: "bad_request", message: "the body could not be read: \(error)")
+        }
+        let delivery: Receiver.Delivery
+        do {
+            delivery = try await receiver.receive(body: Array(buffer.readableBytesView), signature: request.headers[.kliqSignature], logger: logger)
+        } catch {
+            throw WebhookHTTPError(error)
+        }
+        let body = JSONWriter.object([
+            ("status", JSONWriter.string(delivery.outcome.rawValue)), ("eventId", JSONWriter.string(delivery.eventId)),
+        ])
+        let response = Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        return (delivery.outcome.rawValue, response)
     }
 
     static func json(_ status: HTTPResponse.Status, _ members: [(String, [UInt8])]) -> Response {

@@ -3,9 +3,11 @@ import KliqWebhooks
 import Logging
 import NIOCore
 import ServiceLifecycle
+import UnixSignals
 
-/// A ready-made HTTP server for a receiver: the webhook route, `/healthz`, `/readyz`, JSON errors, and
-/// graceful shutdown (the server stops intake and drains, then the receiver finishes its handlers).
+/// A ready-made HTTP server for a receiver: the webhook route, `/healthz`, `/readyz`, JSON errors,
+/// request ids and client addresses (proxy-aware), and graceful shutdown (the server stops intake and
+/// drains, then the receiver finishes its handlers).
 ///
 /// ```swift
 /// let app = WebhookServer.application(receiver: receiver, configuration: .init(port: 8080), logger: logger)
@@ -17,17 +19,23 @@ public enum WebhookServer {
         public var host: String
         public var port: Int
         public var path: String
+        /// Proxies whose `X-Forwarded-For`, `Forwarded`, `X-Real-IP` and `X-Request-Id` are believed.
+        public var trustedProxies: TrustedProxies
 
-        public init(host: String = "127.0.0.1", port: Int = 8080, path: String = "/webhooks/kliq") {
+        public init(host: String = "127.0.0.1", port: Int = 8080, path: String = "/webhooks/kliq", trustedProxies: TrustedProxies = .none) {
             self.host = host
             self.port = port
             self.path = path
+            self.trustedProxies = trustedProxies
         }
     }
 
     /// The router with every route mounted.
-    public static func router(receiver: Receiver, path: String, readiness: Readiness) -> Router<BasicRequestContext> {
-        let router = Router()
+    public static func router(
+        receiver: Receiver, path: String, readiness: Readiness, trustedProxies: TrustedProxies = .none
+    ) -> Router<WebhookRequestContext> {
+        let router = Router(context: WebhookRequestContext.self)
+        router.add(middleware: RequestMetadataMiddleware(trustedProxies: trustedProxies))
         router.add(middleware: JSONErrorMiddleware())
         router.addKliqWebhook(RouterPath(path), receiver: receiver)
         router.addHealthChecks(readiness: readiness)
@@ -37,21 +45,52 @@ public enum WebhookServer {
     /// An application serving `receiver`, running it (and readiness) as services.
     /// - Parameters:
     ///   - services: more services to run beside the receiver (shut down after the server, before the receiver).
+    ///   - readiness: the readiness `/readyz` reports. When `nil`, a new one runs among the application's
+    ///     services; when given, the caller runs it (``run(_:readiness:services:maximumShutdown:logger:)`` does).
     ///   - onServerRunning: called with the bound address once listening (`port 0` binds a free one).
     public static func application(
         receiver: Receiver,
         configuration: Configuration,
         services: [any Service] = [],
+        readiness: Readiness? = nil,
         logger: Logger,
         onServerRunning: @escaping @Sendable (SocketAddress?) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        let readiness = Readiness(store: receiver.store)
+        let given = readiness
+        let readiness = readiness ?? Readiness(store: receiver.store)
         return Application(
-            router: self.router(receiver: receiver, path: configuration.path, readiness: readiness),
+            router: self.router(receiver: receiver, path: configuration.path, readiness: readiness, trustedProxies: configuration.trustedProxies),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            services: [receiver, readiness] + services,
+            services: [receiver] + (given == nil ? [readiness] : []) + services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress) },
             logger: logger
         )
+    }
+
+    /// Runs `application` until SIGTERM or SIGINT, then shuts down in order: `/readyz` turns `503` at
+    /// once, the server stops accepting connections and answers the requests in flight, then the
+    /// receiver's handlers get their grace period. Whatever is still running after `maximumShutdown`
+    /// is cancelled (unfinished handler deliveries stay in the ledger and run at the next start).
+    /// - Parameter services: run beside the application and shut down after it (e.g. a metrics endpoint,
+    ///   which stays up while the server drains).
+    public static func run(
+        _ application: some ApplicationProtocol,
+        readiness: Readiness,
+        services: [any Service] = [],
+        maximumShutdown: Duration,
+        logger: Logger
+    ) async throws {
+        var configuration = ServiceGroupConfiguration(
+            services: services.map { .init(service: $0) } + [
+                .init(service: application),
+                // Last, so it is the first to hear of the shutdown.
+                .init(service: readiness),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        configuration.maximumGracefulShutdownDuration = maximumShutdown
+        configuration.maximumCancellationDuration = .seconds(5)
+        try await ServiceGroup(configuration: configuration).run()
     }
 }

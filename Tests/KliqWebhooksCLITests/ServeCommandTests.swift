@@ -154,7 +154,7 @@ struct ServeCommandTests {
         let serve = try ServeProcess(["serve", "--path", "no-slash"], environment: ["KLIQ_WEBHOOK_SECRET": self.secret],
                                      workingDirectory: self.dir.path)
         #expect(try await serve.waitForExit() != 0)
-        #expect(serve.errors.contains("--path must start with '/'"))
+        #expect(serve.errors.contains("--path: path must start with '/'"))
     }
 
     @Test func sigtermLetsRunningHandlersFinishThenExitsZero() async throws {

@@ -14,7 +14,8 @@ final class ServeProcess: @unchecked Sendable {
     let stderr: String
     private(set) var port = 0
 
-    /// Starts `kliq-webhooks ARGS…` with `environment` added to a clean one (PATH and HOME only).
+    /// Starts `kliq-webhooks ARGS…` with `environment` added to a clean one (PATH, HOME, and
+    /// `KLIQ_METRICS_PORT=0`).
     init(_ arguments: [String], environment: [String: String], workingDirectory: String, executable: String? = nil) throws {
         self.stdout = workingDirectory + "/stdout-\(UUID().uuidString).log"
         self.stderr = workingDirectory + "/stderr-\(UUID().uuidString).log"
@@ -22,7 +23,8 @@ final class ServeProcess: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: self.stderr, contents: nil)
         self.process.executableURL = executable.map { URL(fileURLWithPath: $0) } ?? Self.executable
         self.process.arguments = arguments
-        var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": workingDirectory]
+        // A free metrics port, so parallel tests never collide on the default one.
+        var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": workingDirectory, "KLIQ_METRICS_PORT": "0"]
         env.merge(environment) { $1 }
         self.process.environment = env
         self.process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory)

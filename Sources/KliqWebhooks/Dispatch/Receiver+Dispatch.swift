@@ -117,13 +117,16 @@ extension Receiver {
         for (name, error) in results {
             guard let error else {
                 entry.recordSuccess(of: name)
+                ReceiverMetrics.handlerRun(name, succeeded: true)
                 continue
             }
             if interrupted { continue }
+            ReceiverMetrics.handlerRun(name, succeeded: false)
             let state = entry.handlers[name] ?? .init()
             let attempt = state.attempts + 1
             let next = self.configuration.retry.delay(afterAttempt: attempt - state.budgetStart).map { now.adding($0) }
             entry.recordFailure(of: name, error: String(describing: error), at: now, next: next)
+            if next == nil { ReceiverMetrics.handlerDead(name) } else { ReceiverMetrics.handlerRetry(name) }
             failures.append(HandlerFailure(event: event, error: error, handler: name, attempt: attempt, nextAttemptAt: next?.rfc3339))
         }
         entry.revision += 1

@@ -27,6 +27,8 @@ final class Scheduler: Sendable {
         var ready: [String] = []
         var timers: [String: ContinuousClock.Instant] = [:]
         var shuttingDown = false
+        /// Items in all lanes: the `kliq_webhooks_ledger_pending` gauge.
+        var pending = 0
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
@@ -38,19 +40,24 @@ final class Scheduler: Sendable {
     init(limit: Int) {
         self.limit = max(1, limit)
         (self.wakeups, self.wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        ReceiverMetrics.pending(0)
     }
 
     /// Adds an item to its lane (replacing one for the same event) and wakes the run loop.
     func submit(_ item: Item) {
-        self.state.withLock { state in
+        let pending = self.state.withLock { state in
             var lane = state.lanes[item.lane] ?? []
+            let before = lane.count
             lane.removeAll { $0.event.id == item.event.id }
+            state.pending += 1 - (before - lane.count)
             let index = lane.firstIndex { item.precedes($0) } ?? lane.endIndex
             lane.insert(item, at: index)
             state.lanes[item.lane] = lane
             state.timers[item.lane] = nil
             if !state.running.contains(item.lane), !state.ready.contains(item.lane) { state.ready.append(item.lane) }
+            return state.pending
         }
+        ReceiverMetrics.pending(pending)
         self.wake.yield()
     }
 
@@ -70,18 +77,25 @@ final class Scheduler: Sendable {
 
     /// Replaces the head of `lane` with its updated state, or removes it when `done`.
     func update(_ item: Item, done: Bool) {
-        self.state.withLock { state in
-            guard var lane = state.lanes[item.lane], let index = lane.firstIndex(where: { $0.event.id == item.event.id }) else { return }
-            if done { lane.remove(at: index) } else { lane[index] = item }
+        let pending = self.state.withLock { state -> Int? in
+            guard var lane = state.lanes[item.lane], let index = lane.firstIndex(where: { $0.event.id == item.event.id }) else { return nil }
+            if done {
+                lane.remove(at: index)
+                state.pending -= 1
+            } else {
+                lane[index] = item
+            }
             state.lanes[item.lane] = lane.isEmpty ? nil : lane
+            return done ? state.pending : nil
         }
+        if let pending { ReceiverMetrics.pending(pending) }
     }
 
     /// Called by a lane's worker when its lane is empty (or the receiver is shutting down).
     func release(_ lane: String) {
         let waiters = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.running.remove(lane)
-            if state.shuttingDown { state.lanes[lane] = nil }
+            if state.shuttingDown, let dropped = state.lanes.removeValue(forKey: lane) { state.pending -= dropped.count }
             if state.lanes[lane] != nil, !state.ready.contains(lane) { state.ready.append(lane) }
             return Self.idleWaiters(&state)
         }
@@ -94,7 +108,7 @@ final class Scheduler: Sendable {
         self.state.withLock { state in
             state.running.remove(lane)
             if state.shuttingDown {
-                state.lanes[lane] = nil
+                state.pending -= state.lanes.removeValue(forKey: lane)?.count ?? 0
             } else {
                 state.timers[lane] = instant
             }

@@ -74,7 +74,7 @@ package struct Timestamp: Comparable, Hashable, Sendable {
 
 extension Timestamp {
     /// The current wall-clock time.
-    static func now() -> Timestamp {
+    package static func now() -> Timestamp {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
         return Timestamp(seconds: Int64(spec.tv_sec), nanoseconds: Int64(spec.tv_nsec))
@@ -86,7 +86,7 @@ extension Timestamp {
     }
 
     /// UTC, millisecond precision: `2026-11-23T19:57:38.123Z`.
-    var rfc3339: String {
+    package var rfc3339: String {
         let days = self.seconds >= 0 ? self.seconds / 86_400 : (self.seconds - 86_399) / 86_400
         let secondOfDay = self.seconds - days * 86_400
         // Civil date from days (H. Hinnant).

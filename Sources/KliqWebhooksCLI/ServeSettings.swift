@@ -1,0 +1,241 @@
+import Foundation
+import KliqWebhooks
+import KliqWebhooksHummingbird
+import Logging
+
+/// `serve`'s effective configuration: each setting from the command line, else the environment
+/// (`KLIQ_` + the flag's name in capitals, `-` as `_`), else the config file (`--config` or `KLIQ_CONFIG`:
+/// one `name = value` a line, names as the long flags), else its default.
+struct ServeSettings: Sendable {
+    /// One setting: its flag name, whether it may repeat, its default (as text) and what it means.
+    struct Key: Sendable {
+        var name: String
+        var list = false
+        var defaultValue: [String]
+        var environmentName: String { "KLIQ_" + self.name.uppercased().replacingOccurrences(of: "-", with: "_") }
+    }
+
+    static let keys: [Key] = [
+        Key(name: "host", defaultValue: ["127.0.0.1"]),
+        Key(name: "port", defaultValue: ["8080"]),
+        Key(name: "path", defaultValue: ["/webhooks/kliq"]),
+        Key(name: "data-dir", defaultValue: ["./kliq-data"]),
+        Key(name: "max-body-bytes", defaultValue: ["4194304"]),
+        Key(name: "secret-file", defaultValue: []),
+        Key(name: "exec", list: true, defaultValue: []),
+        Key(name: "exec-timeout", defaultValue: ["300"]),
+        Key(name: "forward", list: true, defaultValue: []),
+        Key(name: "forward-timeout", defaultValue: ["30"]),
+        Key(name: "events", defaultValue: []),
+        Key(name: "retry-attempts", defaultValue: ["8"]),
+        Key(name: "retry-delay", defaultValue: ["1"]),
+        Key(name: "shutdown-grace", defaultValue: ["30"]),
+        Key(name: "store", defaultValue: ["files"]),
+        Key(name: "trusted-proxy", list: true, defaultValue: []),
+        Key(name: "metrics-host", defaultValue: ["127.0.0.1"]),
+        Key(name: "metrics-port", defaultValue: ["9464"]),
+        Key(name: "log-level", defaultValue: ["info"]),
+        Key(name: "log-format", defaultValue: ["text"]),
+    ]
+
+    var host = "127.0.0.1"
+    var port = 8080
+    var path = "/webhooks/kliq"
+    var dataDir = "./kliq-data"
+    var maxBodyBytes = 4_194_304
+    var secretFile: String?
+    var exec: [String] = []
+    var execTimeout = 300.0
+    var forward: [String] = []
+    var forwardTimeout = 30.0
+    var events: Set<EventType>?
+    var retryAttempts = 8
+    var retryDelay = 1.0
+    var shutdownGrace = 30.0
+    var store = StoreKind.files
+    var trustedProxies = TrustedProxies.none
+    var metricsHost = "127.0.0.1"
+    /// `nil`: no metrics endpoint (`metrics-port = off`).
+    var metricsPort: Int? = 9464
+    var logLevel = Logger.Level.info
+    var logFormat = LogFormat.text
+
+    /// Where each setting's value came from (`--port`, `KLIQ_PORT`, `/etc/kliq-webhooks.conf:3`, `default`),
+    /// and the values as text, for `--print-config`.
+    private(set) var resolved: [(key: Key, values: [(value: String, origin: String)])] = []
+
+    /// Resolves every setting.
+    /// - Parameters:
+    ///   - flags: values given on the command line, by flag name (without `--`).
+    ///   - configFile: the `--config` path, if given; else `KLIQ_CONFIG` is used, if set.
+    /// - Throws: ``ConfigurationError`` naming the setting, where it came from, and what is expected.
+    init(flags: [String: [String]], configFile: String?, environment: [String: String]) throws(ConfigurationError) {
+        let filePath = configFile ?? environment["KLIQ_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+        let file = try filePath.map { path throws(ConfigurationError) in try ConfigFile(path: path) }
+        for key in Self.keys {
+            let values: [String]
+            let origin: String
+            var origins: [String]? = nil
+            if let given = flags[key.name], !given.isEmpty {
+                (values, origin) = (given, "--" + key.name)
+            } else if let value = environment[key.environmentName], !value.isEmpty {
+                (values, origin) = (key.list ? Self.splitList(value, key: key) : [value], key.environmentName)
+            } else if let file, let entries = file.values[key.name] {
+                (values, origin) = (entries.map(\.value), "\(file.path):\(entries[0].line)")
+                origins = entries.map { "\(file.path):\($0.line)" }
+            } else {
+                (values, origin) = (key.defaultValue, "default")
+            }
+            if !key.list, values.count > 1 {
+                throw ConfigurationError("\(origin): '\(key.name)' is given \(values.count) times; it takes one value")
+            }
+            do {
+                try self.apply(key.name, values)
+            } catch let problem as Problem {
+                throw ConfigurationError("\(origin): \(problem.text)")
+            } catch {
+                throw ConfigurationError("\(origin): \(error)")
+            }
+            self.resolved.append((key, zip(values, origins ?? Array(repeating: origin, count: values.count)).map { ($0, $1) }))
+        }
+        if self.forwardTimeout <= 0 { throw ConfigurationError("forward-timeout must be positive") }
+    }
+
+    /// Lists from the environment: `exec` commands are one a line (a command may hold commas);
+    /// `forward` URLs and `trusted-proxy` entries may also be separated by commas.
+    static func splitList(_ value: String, key: Key) -> [String] {
+        let separators: Set<Character> = key.name == "exec" ? ["\n"] : ["\n", ","]
+        return value.split(whereSeparator: { separators.contains($0) })
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    private struct Problem: Error { var text: String }
+
+    private mutating func apply(_ name: String, _ values: [String]) throws {
+        let value = values.first ?? ""
+        func number(_ range: ClosedRange<Int>, _ what: String) throws -> Int {
+            guard let number = Int(value), range.contains(number) else { throw Problem(text: "'\(value)' is not \(what)") }
+            return number
+        }
+        func seconds(allowZero: Bool) throws -> Double {
+            guard let number = Double(value), number.isFinite, allowZero ? number >= 0 : number > 0 else {
+                throw Problem(text: "'\(value)' is not a number of seconds\(allowZero ? " (0 or more)" : " above 0")")
+            }
+            return number
+        }
+        switch name {
+        case "host":
+            guard !value.isEmpty else { throw Problem(text: "host cannot be empty") }
+            self.host = value
+        case "port": self.port = try number(0...65535, "a port (0…65535; 0 picks a free one)")
+        case "path":
+            guard value.hasPrefix("/") else { throw Problem(text: "path must start with '/', e.g. /webhooks/kliq, not '\(value)'") }
+            self.path = value
+        case "data-dir":
+            guard !value.isEmpty else { throw Problem(text: "data-dir cannot be empty") }
+            self.dataDir = value
+        case "max-body-bytes": self.maxBodyBytes = try number(1...Int(Int32.max), "a positive number of bytes")
+        case "secret-file": self.secretFile = values.isEmpty ? nil : value
+        case "exec": self.exec = values
+        case "exec-timeout": self.execTimeout = try seconds(allowZero: false)
+        case "forward":
+            for url in values {
+                guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host != nil else {
+                    throw Problem(text: "forward needs an http:// or https:// URL, not '\(url)'")
+                }
+            }
+            self.forward = values
+        case "forward-timeout": self.forwardTimeout = try seconds(allowZero: false)
+        case "events":
+            guard !values.isEmpty else { self.events = nil; return }
+            let types = ServeCommand.eventTypes(value)
+            guard !types.isEmpty else { throw Problem(text: "events needs at least one event type, e.g. cv.job.completed") }
+            self.events = types
+        case "retry-attempts": self.retryAttempts = try number(1...1000, "a number of attempts (1…1000)")
+        case "retry-delay": self.retryDelay = try seconds(allowZero: true)
+        case "shutdown-grace": self.shutdownGrace = try seconds(allowZero: true)
+        case "store":
+            guard let kind = StoreKind(rawValue: value) else { throw Problem(text: "store is files or memory, not '\(value)'") }
+            self.store = kind
+        case "trusted-proxy":
+            do {
+                self.trustedProxies = try TrustedProxies(values)
+            } catch {
+                throw Problem(text: "\(error)")
+            }
+        case "metrics-host":
+            guard !value.isEmpty else { throw Problem(text: "metrics-host cannot be empty") }
+            self.metricsHost = value
+        case "metrics-port":
+            self.metricsPort = value == "off" ? nil : try number(0...65535, "a port (0…65535) or off")
+        case "log-level":
+            guard let level = Logger.Level(rawValue: value) else {
+                throw Problem(text: "log-level is trace, debug, info, notice, warning, error or critical, not '\(value)'")
+            }
+            self.logLevel = level
+        case "log-format":
+            guard let format = LogFormat(rawValue: value) else { throw Problem(text: "log-format is text or json, not '\(value)'") }
+            self.logFormat = format
+        default:
+            preconditionFailure("no setting named \(name)")
+        }
+    }
+
+    /// The effective configuration in config-file syntax, each line with where its value came from.
+    /// Secrets are never shown: only how many there are and where they come from.
+    func printed(secrets: String) -> String {
+        var lines = ["# kliq-webhooks serve: effective configuration (command line > environment > config file > default)"]
+        for (key, values) in self.resolved {
+            if values.isEmpty {
+                lines.append("# \(key.name) is not set".padding(toLength: 44, withPad: " ", startingAt: 0) + " # default")
+            }
+            for (value, origin) in values {
+                lines.append("\(key.name) = \(value)".padding(toLength: max(44, key.name.count + value.count + 3), withPad: " ", startingAt: 0) + " # \(origin)")
+            }
+        }
+        lines.append("# secrets: \(secrets)")
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// An invalid setting, from any source. `serve` prints it as one line and exits with status 2.
+struct ConfigurationError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The optional config file: `name = value` lines, `#` comments, names as the long flags; a list
+/// setting (`exec`, `forward`, `trusted-proxy`) may appear on several lines.
+struct ConfigFile: Sendable {
+    let path: String
+    let values: [String: [(value: String, line: Int)]]
+
+    init(path: String) throws(ConfigurationError) {
+        self.path = path
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError("cannot read config file \(path): check the path and its permissions")
+        }
+        guard let text = String(validating: data, as: UTF8.self) else {
+            throw ConfigurationError("\(path): not UTF-8 text")
+        }
+        let names = Set(ServeSettings.keys.map(\.name))
+        var values: [String: [(String, Int)]] = [:]
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard let equals = line.firstIndex(of: "=") else {
+                throw ConfigurationError("\(path):\(index + 1): expected 'name = value', got '\(line)'")
+            }
+            let name = line[..<equals].trimmingCharacters(in: .whitespaces)
+            let value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            if ["secret", "secrets", "webhook-secret"].contains(name) {
+                throw ConfigurationError("\(path):\(index + 1): secrets do not go in the config file: use secret-file = PATH or KLIQ_WEBHOOK_SECRET")
+            }
+            guard names.contains(name) else {
+                throw ConfigurationError("\(path):\(index + 1): unknown setting '\(name)' (settings are named as serve's long flags, e.g. port)")
+            }
+            values[name, default: []].append((value, index + 1))
+        }
+        self.values = values
+    }
+}
