@@ -21,7 +21,7 @@ public struct RequestMetadataMiddleware<Context: RequestContext>: RouterMiddlewa
         var context = context
         let peer = (context as? any RemoteAddressRequestContext)?.remoteAddress?.ipAddress
         let fromProxy = peer.map(self.trustedProxies.trusts) ?? false
-        let requestID = (fromProxy ? request.headers[.xRequestID].flatMap(Self.validRequestID) : nil) ?? context.id
+        let requestID = (fromProxy ? request.headers[.xRequestID].flatMap(Self.validRequestID) : nil) ?? context.logger[metadataKey: "hb.request.id"]?.description ?? RequestID().description
         context.logger[metadataKey: "kliq.request_id"] = .string(requestID)
         if let client = self.trustedProxies.clientAddress(peer: peer, headers: request.headers) {
             context.logger[metadataKey: "kliq.client"] = .string(client)

@@ -166,7 +166,11 @@ enum IPAddress {
 
     static func parseV6(_ text: String) -> [UInt8]? {
         var text = Substring(text)
-        if let percent = text.firstIndex(of: "%") { text = text[..<percent] }  // zone id
+        if let percent = text.firstIndex(of: "%") {  // a zone id, e.g. fe80::1%eth0
+            let zone = text[text.index(after: percent)...]
+            guard !zone.isEmpty, zone.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-") }) else { return nil }
+            text = text[..<percent]
+        }
         var tail: [UInt8] = []
         // An embedded IPv4 address at the end (`::ffff:192.0.2.1`).
         if let lastColon = text.lastIndex(of: ":"), text[text.index(after: lastColon)...].contains(".") {

@@ -65,7 +65,38 @@ public struct RawHTTPClient: Sendable {
         }
     }
 
-    private func exchange(_ bytes: [UInt8]) throws -> Response {
+    /// Sends `parts` one after the other, pausing `pause` between two (calling `duringPause` at the start of
+    /// each pause), then reads one response: a slow client, e.g. one whose upload spans a shutdown.
+    public func send(_ parts: [[UInt8]], pausing pause: Duration, duringPause: @escaping @Sendable () -> Void = {}) async throws -> Response {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(with: Result {
+                    try self.exchange(parts.first ?? []) { fd in
+                        for part in parts.dropFirst() {
+                            duringPause()
+                            let (seconds, attoseconds) = pause.components
+                            usleep(UInt32(seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
+                            guard Self.write(part, to: fd) else { return }
+                        }
+                    }
+                })
+            }
+            thread.start()
+        }
+    }
+
+    private static func write(_ bytes: [UInt8], to fd: Int32) -> Bool {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+            // The server may answer (e.g. 413) and close before reading everything: read what it said.
+            if n <= 0 { return false }
+            sent += n
+        }
+        return true
+    }
+
+    private func exchange(_ bytes: [UInt8], more: (Int32) -> Void = { _ in }) throws -> Response {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure("socket: errno \(errno)") }
         defer { close(fd) }
@@ -79,13 +110,7 @@ public struct RawHTTPClient: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { throw Failure("connect \(self.host):\(self.port): errno \(errno)") }
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
-            // The server may answer (e.g. 413) and close before reading everything: read what it said.
-            if n <= 0 { break }
-            sent += n
-        }
+        if Self.write(bytes, to: fd) { more(fd) }
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
