@@ -102,6 +102,10 @@ public struct RawHTTPClient: Sendable {
         defer { close(fd) }
         var tv = timeval(tv_sec: self.timeout, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        // A server that answered early (a 413 before reading) stops reading: stop sending after a stall of
+        // a few seconds and read its answer.
+        var stall = timeval(tv_sec: min(self.timeout, 3), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &stall, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(self.port).bigEndian)
