@@ -21,7 +21,7 @@ enum SecretSource {
                 fail(error.description)
             }
             if let mode = self.looseMode(file) {
-                logger.warning("the secret file can be read by other users; run: chmod 600 \(file)",
+                logger.warning("other users can read or change the secret file; run: chmod 600 \(file)",
                                metadata: ["kliq.file_mode": .string(String(mode, radix: 8))])
             }
             return (secrets, "--secret-file \(file)")
@@ -47,12 +47,13 @@ enum SecretSource {
         return secrets
     }
 
-    /// The file's permission bits when group or others may read or write it.
+    /// The file's permission bits when other users may read it, or anyone but its owner may write it
+    /// (`0640` with a dedicated group, as in deploy/systemd, is fine).
     static func looseMode(_ file: String) -> mode_t? {
         var info = stat()
         guard stat(file, &info) == 0 else { return nil }
         let mode = info.st_mode & 0o777
-        return mode & 0o077 == 0 ? nil : mode
+        return mode & 0o027 == 0 ? nil : mode
     }
 
     /// For `--print-config`: how many secrets there are and where from, never the values.

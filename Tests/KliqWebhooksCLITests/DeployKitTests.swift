@@ -14,7 +14,7 @@ struct DeployKitTests {
     @Test func systemdUnitVerifiesAndIsHardened() throws {
         let unit = try self.read("deploy/systemd/kliq-webhooks.service")
         for line in [
-            "DynamicUser=yes", "StateDirectory=kliq-webhooks", "ProtectSystem=strict", "Restart=on-failure", "RestartPreventExitStatus=2",
+            "User=kliq-webhooks", "Environment=KLIQ_SECRET_FILE=/etc/kliq-webhooks/secrets", "StateDirectory=kliq-webhooks", "ProtectSystem=strict", "Restart=on-failure", "RestartPreventExitStatus=2",
             "NoNewPrivileges=yes", "ExecReload=/bin/kill -HUP $MAINPID", "UMask=0077", "Environment=KLIQ_DATA_DIR=/var/lib/kliq-webhooks",
         ] {
             #expect(unit.split(separator: "\n").contains { $0 == line }, "missing \(line)")
