@@ -174,6 +174,18 @@ public final class Receiver: Service, Sendable {
         return Delivery(outcome: outcome, event: event, secretIndex: match.secretIndex)
     }
 
+    /// Refuses a delivery whose signature header is missing or malformed, before its body is read
+    /// (logged like ``receive(body:signature:logger:)`` logs a refusal). A header that passes still has
+    /// to match the body in `receive`.
+    public func checkSignatureHeader(_ signature: String?, logger: Logger? = nil) throws(WebhookError) {
+        let started = ContinuousClock.now
+        do {
+            try SignatureVerifier.decodeHeader(signature)
+        } catch {
+            throw self.refuse(error, logger ?? self.logger, since: started)
+        }
+    }
+
     private func refuse(_ error: WebhookError, _ logger: Logger, since started: ContinuousClock.Instant) -> WebhookError {
         let level: Logger.Level = error.code == .storageUnavailable ? .error : .notice
         logger.log(level: level, "delivery refused: \(error.message)", metadata: [

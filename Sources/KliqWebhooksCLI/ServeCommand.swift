@@ -28,6 +28,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Path of the webhook endpoint. [default: /webhooks/kliq]") var path: String?
     @Option(help: "Directory for events/, jobs/, ledger/, quarantine/ (created, mode 0700). [default: ./kliq-data]") var dataDir: String?
     @Option(help: "Largest accepted body, in bytes. [default: 4194304]") var maxBodyBytes: String?
+    @Option(help: "Seconds a request may take to arrive, head to end of body; then 408 and the connection closes. [default: 30]")
+    var requestTimeout: String?
+    @Option(help: "Seconds a connection may stay open without a request (or with headers that never finish). [default: 60]")
+    var idleTimeout: String?
+    @Option(help: "Connections open at once; more wait to be accepted. [default: 1024]") var maxConnections: String?
     @Option(help: "File with the signing secrets, one a line (instead of KLIQ_WEBHOOK_SECRET); re-read on SIGHUP.") var secretFile: String?
     @Option(name: .customLong("exec"), help: ArgumentHelp(
         "Run COMMAND (via /bin/sh -c) for each accepted event: event JSON on stdin, KLIQ_EVENT_ID, KLIQ_EVENT_TYPE, KLIQ_JOB_ID set. Repeatable.",
@@ -68,6 +73,7 @@ struct ServeCommand: AsyncParsableCommand {
         var flags: [String: [String]] = ["exec": self.exec, "forward": self.forward, "trusted-proxy": self.trustedProxy]
         let single: [(String, String?)] = [
             ("host", self.host), ("port", self.port), ("path", self.path), ("data-dir", self.dataDir), ("max-body-bytes", self.maxBodyBytes),
+            ("request-timeout", self.requestTimeout), ("idle-timeout", self.idleTimeout), ("max-connections", self.maxConnections),
             ("secret-file", self.secretFile), ("exec-timeout", self.execTimeout), ("forward-timeout", self.forwardTimeout),
             ("events", self.events), ("retry-attempts", self.retryAttempts), ("retry-delay", self.retryDelay),
             ("shutdown-grace", self.shutdownGrace), ("store", self.store), ("metrics-host", self.metricsHost),
@@ -121,7 +127,9 @@ struct ServeCommand: AsyncParsableCommand {
         Self.registerHandlers(on: receiver, settings: settings)
 
         let configuration = WebhookServer.Configuration(
-            host: settings.host, port: settings.port, path: settings.path, trustedProxies: settings.trustedProxies)
+            host: settings.host, port: settings.port, path: settings.path, trustedProxies: settings.trustedProxies,
+            requestTimeout: .milliseconds(Int64(settings.requestTimeout * 1000)), idleTimeout: .milliseconds(Int64(settings.idleTimeout * 1000)),
+            maxConnections: settings.maxConnections)
         let kept = settings.store == .memory ? "in memory only" : "data directory \(settings.dataDir)"
         let summary = "\(kept), \(secrets.count) secret\(secrets.count == 1 ? "" : "s") from \(origin)"
         let inbox = RedriveInbox(directory: DataDirectory(path: settings.dataDir), receiver: receiver, logger: logger)

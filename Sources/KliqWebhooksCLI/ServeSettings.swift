@@ -21,6 +21,9 @@ struct ServeSettings: Sendable {
         Key(name: "path", defaultValue: ["/webhooks/kliq"]),
         Key(name: "data-dir", defaultValue: ["./kliq-data"]),
         Key(name: "max-body-bytes", defaultValue: ["4194304"]),
+        Key(name: "request-timeout", defaultValue: ["30"]),
+        Key(name: "idle-timeout", defaultValue: ["60"]),
+        Key(name: "max-connections", defaultValue: ["1024"]),
         Key(name: "secret-file", defaultValue: []),
         Key(name: "exec", list: true, defaultValue: []),
         Key(name: "exec-timeout", defaultValue: ["300"]),
@@ -43,6 +46,9 @@ struct ServeSettings: Sendable {
     var path = "/webhooks/kliq"
     var dataDir = "./kliq-data"
     var maxBodyBytes = 4_194_304
+    var requestTimeout = 30.0
+    var idleTimeout = 60.0
+    var maxConnections = 1024
     var secretFile: String?
     var exec: [String] = []
     var execTimeout = 300.0
@@ -135,6 +141,9 @@ struct ServeSettings: Sendable {
             guard !value.isEmpty else { throw Problem(text: "data-dir cannot be empty") }
             self.dataDir = value
         case "max-body-bytes": self.maxBodyBytes = try number(1...Int(Int32.max), "a positive number of bytes")
+        case "request-timeout": self.requestTimeout = try seconds(allowZero: false)
+        case "idle-timeout": self.idleTimeout = try seconds(allowZero: false)
+        case "max-connections": self.maxConnections = try number(1...1_000_000, "a number of connections (1…1000000)")
         case "secret-file": self.secretFile = values.isEmpty ? nil : value
         case "exec": self.exec = values
         case "exec-timeout": self.execTimeout = try seconds(allowZero: false)

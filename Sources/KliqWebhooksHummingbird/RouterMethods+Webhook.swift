@@ -63,6 +63,12 @@ extension RouterMethods {
     private static func deliver(
         _ request: Request, logger: Logger, receiver: Receiver, limit: Int
     ) async throws(WebhookHTTPError) -> (outcome: String, response: Response) {
+        // Refusals that need no body come first, so a bad request costs no reading.
+        do {
+            try receiver.checkSignatureHeader(request.headers[.kliqSignature], logger: logger)
+        } catch {
+            throw WebhookHTTPError(error)
+        }
         if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
             throw WebhookHTTPError(WebhookError(.payloadTooLarge, "Content-Length \(declared) is over the limit of \(limit) bytes"))
         }

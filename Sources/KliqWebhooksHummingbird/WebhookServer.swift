@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import KliqWebhooks
 import Logging
 import NIOCore
@@ -21,12 +22,44 @@ public enum WebhookServer {
         public var path: String
         /// Proxies whose `X-Forwarded-For`, `Forwarded`, `X-Real-IP` and `X-Request-Id` are believed.
         public var trustedProxies: TrustedProxies
+        /// How long a request may take to arrive, from its head to the end of its body; then `408` and the
+        /// connection is closed.
+        public var requestTimeout: Duration
+        /// How long a connection may sit without a request (also: headers that never finish); then it is closed.
+        public var idleTimeout: Duration
+        /// Connections open at once; beyond it new ones wait to be accepted.
+        public var maxConnections: Int
+        /// Largest header section, in bytes; beyond it `400` and the connection closes.
+        public var maxHeaderBytes: Int
+        /// Most header fields; beyond it `400` and the connection closes.
+        public var maxHeaderFields: Int
 
-        public init(host: String = "127.0.0.1", port: Int = 8080, path: String = "/webhooks/kliq", trustedProxies: TrustedProxies = .none) {
+        public init(
+            host: String = "127.0.0.1", port: Int = 8080, path: String = "/webhooks/kliq", trustedProxies: TrustedProxies = .none,
+            requestTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(60), maxConnections: Int = 1024,
+            maxHeaderBytes: Int = 16 * 1024, maxHeaderFields: Int = 100
+        ) {
             self.host = host
             self.port = port
             self.path = path
             self.trustedProxies = trustedProxies
+            self.requestTimeout = requestTimeout
+            self.idleTimeout = idleTimeout
+            self.maxConnections = maxConnections
+            self.maxHeaderBytes = maxHeaderBytes
+            self.maxHeaderFields = maxHeaderFields
+        }
+
+        /// The HTTP/1.1 server with these limits.
+        var server: HTTPServerBuilder {
+            let requestTimeout = TimeAmount(self.requestTimeout)
+            var http1 = HTTP1Channel.Configuration(
+                additionalChannelHandlers: [RequestGuardHandler(requestTimeout: requestTimeout)],
+                idleTimeout: TimeAmount(self.idleTimeout)
+            )
+            http1.httpDecoder = .init(maxHeaderFieldSize: self.maxHeaderBytes, maxHeaderListSize: self.maxHeaderBytes,
+                                      maxHeaderFieldCount: self.maxHeaderFields)
+            return .http1(configuration: http1)
         }
     }
 
@@ -60,7 +93,11 @@ public enum WebhookServer {
         let readiness = readiness ?? Readiness(store: receiver.store)
         return Application(
             router: self.router(receiver: receiver, path: configuration.path, readiness: readiness, trustedProxies: configuration.trustedProxies),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            server: configuration.server,
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: nil,
+                availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)
+            ),
             services: [receiver] + (given == nil ? [readiness] : []) + services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress) },
             logger: logger
@@ -92,5 +129,12 @@ public enum WebhookServer {
         configuration.maximumGracefulShutdownDuration = maximumShutdown
         configuration.maximumCancellationDuration = .seconds(5)
         try await ServiceGroup(configuration: configuration).run()
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 }

@@ -44,12 +44,7 @@ public struct SignatureVerifier: Sendable {
     /// - Throws: ``WebhookError`` with code ``WebhookError/Code/invalidSignature``; the message says
     ///   whether the header was missing, not 64 hex digits, or matched no secret.
     public func verify(signature: String?, body: [UInt8]) throws(WebhookError) -> Match {
-        guard let signature else {
-            throw WebhookError(.invalidSignature, "the \(Self.headerName) header is missing")
-        }
-        guard signature.utf8.count == 64, let given = Hex.decode(signature) else {
-            throw WebhookError(.invalidSignature, "\(Self.headerName) must be 64 hexadecimal digits (HMAC-SHA256)")
-        }
+        let given = try Self.decodeHeader(signature)
         var matched: Int?
         body.withUnsafeBytes { message in
             for (index, key) in self.keys.enumerated() {
@@ -61,6 +56,20 @@ public struct SignatureVerifier: Sendable {
             throw WebhookError(.invalidSignature, "\(Self.headerName) does not match the body under any configured secret")
         }
         return Match(secretIndex: matched)
+    }
+
+    /// The digest in a signature header, checked for form only (present, 64 hex digits): a check that
+    /// needs no body, so a server can refuse before reading one.
+    /// - Throws: ``WebhookError`` `invalid_signature` saying what is wrong with the header.
+    @discardableResult
+    public static func decodeHeader(_ signature: String?) throws(WebhookError) -> [UInt8] {
+        guard let signature else {
+            throw WebhookError(.invalidSignature, "the \(Self.headerName) header is missing")
+        }
+        guard signature.utf8.count == 64, let given = Hex.decode(signature) else {
+            throw WebhookError(.invalidSignature, "\(Self.headerName) must be 64 hexadecimal digits (HMAC-SHA256)")
+        }
+        return given
     }
 
     /// The signature a sender would put in `X-Kliq-Signature` for `body` under `secret`.
