@@ -13,7 +13,7 @@ struct ConnectionLimitsTests {
     /// Runs a server with short time-outs, gives `body` a client for it, and checks `/healthz` after.
     func withServer(_ body: (RawHTTPClient) async throws -> Void) async throws {
         let receiver = try makeReceiver(store: InMemoryEventStore(), maxBodyBytes: 64 * 1024)
-        let configuration = WebhookServer.Configuration(port: 0, requestTimeout: .seconds(1), idleTimeout: .seconds(1), maxHeaderBytes: 8 * 1024)
+        let configuration = WebhookServer.Configuration(port: 0, requestTimeout: .seconds(1), idleTimeout: .milliseconds(1500), maxHeaderBytes: 8 * 1024)
         let port = Mutex(0)
         let app = WebhookServer.application(receiver: receiver, configuration: configuration, logger: quietLogger) { address in
             port.withLock { $0 = address?.port ?? 0 }
