@@ -32,13 +32,20 @@ public final class Receiver: Service, Sendable {
         /// On graceful shutdown, how long running handlers may take to finish before they are cancelled
         /// (what is unfinished then stays pending, for the next start).
         public var shutdownGracePeriod: Duration
+        /// When set, an event whose signed envelope `timestamp` is older than this (or further than this
+        /// in the future), or has none, is refused with `outside_replay_window` before it is stored. It is
+        /// measured on the event's own time, which KLIQ keeps across retries, so make it at least as long
+        /// as KLIQ keeps retrying. `nil` (the default): no check; deduplication by id, which lasts as long
+        /// as `events/` is kept, is the replay protection.
+        public var replayWindow: Duration?
 
         public init(maxBodyBytes: Int = 4 * 1024 * 1024, maxConcurrentDispatches: Int = 16, retry: RetryPolicy = .init(),
-                    shutdownGracePeriod: Duration = .seconds(30)) {
+                    shutdownGracePeriod: Duration = .seconds(30), replayWindow: Duration? = nil) {
             self.maxBodyBytes = maxBodyBytes
             self.maxConcurrentDispatches = maxConcurrentDispatches
             self.retry = retry
             self.shutdownGracePeriod = shutdownGracePeriod
+            self.replayWindow = replayWindow
         }
     }
 
@@ -154,6 +161,9 @@ public final class Receiver: Service, Sendable {
         logger[metadataKey: "kliq.event_id"] = .wire(event.id)
         logger[metadataKey: "kliq.event_type"] = .wire(event.type.rawValue)
         if let jobId = event.jobId { logger[metadataKey: "kliq.job_id"] = .wire(jobId) }
+        if let window = self.configuration.replayWindow, let problem = Self.replayProblem(event, window: window, now: Timestamp.now()) {
+            throw self.refuse(WebhookError(.outsideReplayWindow, problem), logger, since: started)
+        }
 
         let names = self.handlers.names(for: event.type)
         let entry = names.isEmpty ? nil : LedgerEntry(event: event, handlers: names, acceptedAt: Timestamp.now().rfc3339)
@@ -172,6 +182,24 @@ public final class Receiver: Service, Sendable {
         if outcome == .accepted, let entry { self.scheduler.submit(.init(event: event, entry: entry)) }
         await self.notifyWaiters(after: event)
         return Delivery(outcome: outcome, event: event, secretIndex: match.secretIndex)
+    }
+
+    /// Why `event` is outside the replay window around `now`, or `nil` when it is inside.
+    static func replayProblem(_ event: Event, window: Duration, now: Timestamp) -> String? {
+        guard let instant = event.instant else {
+            return event.timestamp == nil
+                ? "the event has no timestamp, and the replay window needs one"
+                : "the event's timestamp is not an RFC 3339 time, and the replay window needs one"
+        }
+        let (windowSeconds, _) = window.components
+        let age = now.seconds - instant.seconds
+        if age > windowSeconds {
+            return "the event's timestamp \(instant.rfc3339) is \(age) s old, more than the replay window of \(windowSeconds) s"
+        }
+        if -age > windowSeconds {
+            return "the event's timestamp \(instant.rfc3339) is \(-age) s in the future, more than the replay window of \(windowSeconds) s"
+        }
+        return nil
     }
 
     /// Refuses a delivery whose signature header is missing or malformed, before its body is read

@@ -13,6 +13,8 @@ public struct WebhookError: Error, Sendable, CustomStringConvertible {
         public static var invalidSignature: Self { .init("invalid_signature") }
         /// The body is signed but is not a JSON object with string `id` and `type`.
         public static var malformedPayload: Self { .init("malformed_payload") }
+        /// The event's signed `timestamp` is missing, unreadable, or outside the configured replay window.
+        public static var outsideReplayWindow: Self { .init("outside_replay_window") }
         /// The body is larger than the configured limit.
         public static var payloadTooLarge: Self { .init("payload_too_large") }
         /// The store could not write (disk full, permissions, I/O error). Retry later.

@@ -52,6 +52,10 @@ struct ServeCommand: AsyncParsableCommand {
     var retryDelay: String?
     @Option(help: "On SIGTERM, seconds for requests in flight and then running handlers to finish; shutdown takes at most this plus 5. [default: 30]")
     var shutdownGrace: String?
+    @Option(help: ArgumentHelp(
+        "Refuse events whose signed timestamp is more than SECONDS old (or ahead); measured on event time, so make it at least KLIQ's retry horizon. [default: off]",
+        valueName: "SECONDS|off"))
+    var replayWindow: String?
     @Option(help: ArgumentHelp("files (durable) or memory (nothing kept: for measuring the HTTP stack alone). [default: files]",
                                valueName: "files|memory"))
     var store: String?
@@ -76,7 +80,7 @@ struct ServeCommand: AsyncParsableCommand {
             ("request-timeout", self.requestTimeout), ("idle-timeout", self.idleTimeout), ("max-connections", self.maxConnections),
             ("secret-file", self.secretFile), ("exec-timeout", self.execTimeout), ("forward-timeout", self.forwardTimeout),
             ("events", self.events), ("retry-attempts", self.retryAttempts), ("retry-delay", self.retryDelay),
-            ("shutdown-grace", self.shutdownGrace), ("store", self.store), ("metrics-host", self.metricsHost),
+            ("shutdown-grace", self.shutdownGrace), ("replay-window", self.replayWindow), ("store", self.store), ("metrics-host", self.metricsHost),
             ("metrics-port", self.metricsPort), ("log-level", self.logLevel), ("log-format", self.logFormat),
         ]
         for case let (name, value?) in single { flags[name] = [value] }
@@ -120,7 +124,8 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: .init(
                 maxBodyBytes: settings.maxBodyBytes,
                 retry: RetryPolicy(maxAttempts: settings.retryAttempts, initialDelay: .milliseconds(Int64(settings.retryDelay * 1000))),
-                shutdownGracePeriod: .milliseconds(Int64(settings.shutdownGrace * 1000))
+                shutdownGracePeriod: .milliseconds(Int64(settings.shutdownGrace * 1000)),
+                replayWindow: settings.replayWindow.map { .milliseconds(Int64($0 * 1000)) }
             ),
             logger: logger
         )

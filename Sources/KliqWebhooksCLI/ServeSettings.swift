@@ -33,6 +33,7 @@ struct ServeSettings: Sendable {
         Key(name: "retry-attempts", defaultValue: ["8"]),
         Key(name: "retry-delay", defaultValue: ["1"]),
         Key(name: "shutdown-grace", defaultValue: ["30"]),
+        Key(name: "replay-window", defaultValue: ["off"]),
         Key(name: "store", defaultValue: ["files"]),
         Key(name: "trusted-proxy", list: true, defaultValue: []),
         Key(name: "metrics-host", defaultValue: ["127.0.0.1"]),
@@ -58,6 +59,8 @@ struct ServeSettings: Sendable {
     var retryAttempts = 8
     var retryDelay = 1.0
     var shutdownGrace = 30.0
+    /// Seconds; `nil` when off.
+    var replayWindow: Double?
     var store = StoreKind.files
     var trustedProxies = TrustedProxies.none
     var metricsHost = "127.0.0.1"
@@ -163,6 +166,7 @@ struct ServeSettings: Sendable {
         case "retry-attempts": self.retryAttempts = try number(1...1000, "a number of attempts (1…1000)")
         case "retry-delay": self.retryDelay = try seconds(allowZero: true)
         case "shutdown-grace": self.shutdownGrace = try seconds(allowZero: true)
+        case "replay-window": self.replayWindow = value == "off" ? nil : try seconds(allowZero: false)
         case "store":
             guard let kind = StoreKind(rawValue: value) else { throw Problem(text: "store is files or memory, not '\(value)'") }
             self.store = kind

@@ -24,7 +24,7 @@ public struct WebhookHTTPError: HTTPResponseError, Sendable {
         let status: HTTPResponse.Status
         switch error.code {
         case .invalidSignature: status = .unauthorized
-        case .malformedPayload: status = .badRequest
+        case .malformedPayload, .outsideReplayWindow: status = .badRequest
         case .payloadTooLarge: status = .contentTooLarge
         case .storageUnavailable:
             status = .serviceUnavailable

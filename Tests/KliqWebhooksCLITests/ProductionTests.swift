@@ -168,6 +168,21 @@ struct ProductionTests {
         #expect(try await serve.terminate() == 0)
     }
 
+    @Test func theReplayWindowRefusesOldEventsWithAClearAnswer() async throws {
+        let serve = try ServeProcess(["serve", "--port", "0", "--data-dir", self.dir.file("r-data"), "--replay-window", "3600"],
+                                     environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
+        try await serve.waitUntilListening()
+        let old = try self.fixtures.load("visit.submitted")  // dated 2026-04
+        let refused = try await self.post(serve, old.body, self.signer)
+        #expect(refused.status == 400)
+        #expect(String(decoding: refused.body, as: UTF8.self).contains(#""error":"outside_replay_window""#))
+        #expect(!FileManager.default.fileExists(atPath: self.dir.file("r-data/events/\(try old.event().id).json")))
+        let now = Date.now.formatted(.iso8601)
+        let fresh = try old.with(eventId: "evt_fresh", timestamp: now)
+        #expect(try await self.post(serve, fresh.body, self.signer).status == 200)
+        #expect(try await serve.terminate() == 0)
+    }
+
     @Test func metricsCanBeTurnedOff() async throws {
         let serve = try ServeProcess(["serve", "--port", "0", "--metrics-port", "off"],
                                      environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
