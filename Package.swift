@@ -102,6 +102,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "KliqWebhooksFuzz",
+            dependencies: ["KliqWebhooks"],
+            path: "Fuzz",
+            exclude: ["run.sh", "README.md"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "ShelfAlertsExample",
             dependencies: [
                 "KliqWebhooks",
@@ -147,6 +154,7 @@ let package = Package(
             name: "KliqWebhooksCLITests",
             dependencies: [
                 "KliqWebhooksCLI",
+                "KliqWebhooksFuzz",
                 "AwaitCompletionExample",
                 "ShelfAlertsExample",
                 "KliqWebhooksTesting",

@@ -4,16 +4,16 @@
 ///
 /// Values are spliced from the event's raw bytes (`result`, `error`, ids), never re-encoded, so numbers
 /// and unknown fields inside them are exactly as KLIQ sent them.
-struct JobRecord: Sendable {
+package struct JobRecord: Sendable {
     /// Which of two states for one job wins: the later timestamp; at equal times, the further
     /// lifecycle step; then the greater event id. A total order, so the kept state does not depend on
     /// the order in which deliveries arrive. A state without a readable timestamp loses to any dated one.
-    struct Order: Comparable, Sendable {
+    package struct Order: Comparable, Sendable {
         var instant: Timestamp?
         var rank: Int
         var eventId: String
 
-        static func < (lhs: Self, rhs: Self) -> Bool {
+        package static func < (lhs: Self, rhs: Self) -> Bool {
             switch (lhs.instant, rhs.instant) {
             case (nil, .some): return true
             case (.some, nil): return false
@@ -25,13 +25,13 @@ struct JobRecord: Sendable {
         }
     }
 
-    var jobId: String
+    package var jobId: String
     var status: JobStatus
     var order: Order
-    var bytes: [UInt8]
+    package var bytes: [UInt8]
 
     /// The record for `event`, or `nil` when it is not a CV-job event with a string `data.jobId`.
-    init?(event: Event) {
+    package init?(event: Event) {
         guard event.type.isCVJob else { return nil }
         let data = event.dataMembers
         let reader = JSONReader(event.rawBody)
@@ -58,7 +58,7 @@ struct JobRecord: Sendable {
     }
 
     /// The order of a stored job document; `nil` when it cannot be read (then any new state replaces it).
-    static func order(ofStored bytes: [UInt8]) -> Order? {
+    package static func order(ofStored bytes: [UInt8]) -> Order? {
         let reader = JSONReader(bytes)
         guard let members = try? reader.members() else { return nil }
         var fields: [String: Range<Int>] = [:]
