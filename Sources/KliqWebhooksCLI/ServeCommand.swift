@@ -53,9 +53,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "On SIGTERM, seconds for requests in flight and then running handlers to finish; shutdown takes at most this plus 5. [default: 30]")
     var shutdownGrace: String?
     @Option(help: ArgumentHelp(
-        "Refuse events whose signed timestamp is more than SECONDS old (or ahead); measured on event time, so make it at least KLIQ's retry horizon. [default: off]",
-        valueName: "SECONDS|off"))
+        "Refuse events whose signed timestamp is more than this old (or ahead): seconds, or 90m, 36h, 3d; measured on event time, so make it at least KLIQ's retry horizon. [default: off]",
+        valueName: "DURATION|off"))
     var replayWindow: String?
+    @Option(help: ArgumentHelp(
+        "Forget events (events/, done ledger entries, quarantine/) this long after they were accepted: at least twice --replay-window, which it needs. [default: forever]",
+        valueName: "DURATION|forever"))
+    var retention: String?
     @Option(help: ArgumentHelp("files (durable) or memory (nothing kept: for measuring the HTTP stack alone). [default: files]",
                                valueName: "files|memory"))
     var store: String?
@@ -80,7 +84,7 @@ struct ServeCommand: AsyncParsableCommand {
             ("request-timeout", self.requestTimeout), ("idle-timeout", self.idleTimeout), ("max-connections", self.maxConnections),
             ("secret-file", self.secretFile), ("exec-timeout", self.execTimeout), ("forward-timeout", self.forwardTimeout),
             ("events", self.events), ("retry-attempts", self.retryAttempts), ("retry-delay", self.retryDelay),
-            ("shutdown-grace", self.shutdownGrace), ("replay-window", self.replayWindow), ("store", self.store), ("metrics-host", self.metricsHost),
+            ("shutdown-grace", self.shutdownGrace), ("replay-window", self.replayWindow), ("retention", self.retention), ("store", self.store), ("metrics-host", self.metricsHost),
             ("metrics-port", self.metricsPort), ("log-level", self.logLevel), ("log-format", self.logFormat),
         ]
         for case let (name, value?) in single { flags[name] = [value] }
@@ -152,6 +156,11 @@ struct ServeCommand: AsyncParsableCommand {
                 let line = "kliq-webhooks metrics at \(Self.url(address, host: settings.metricsHost, port: settings.metricsPort ?? 0))/metrics\n"
                 FileHandle.standardOutput.write(Data(line.utf8))
             })
+        }
+        if let retention = settings.retention {
+            services.append(try RetentionService(
+                store: store, retention: .milliseconds(Int64(retention * 1000)),
+                replayWindow: settings.replayWindow.map { .milliseconds(Int64($0 * 1000)) }, logger: logger))
         }
         let reload = settings.secretFile.map { SecretReload(file: $0, receiver: receiver, logger: logger) }
         if let reload { services.append(reload) }

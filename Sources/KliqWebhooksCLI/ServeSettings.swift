@@ -34,6 +34,7 @@ struct ServeSettings: Sendable {
         Key(name: "retry-delay", defaultValue: ["1"]),
         Key(name: "shutdown-grace", defaultValue: ["30"]),
         Key(name: "replay-window", defaultValue: ["off"]),
+        Key(name: "retention", defaultValue: ["forever"]),
         Key(name: "store", defaultValue: ["files"]),
         Key(name: "trusted-proxy", list: true, defaultValue: []),
         Key(name: "metrics-host", defaultValue: ["127.0.0.1"]),
@@ -61,6 +62,8 @@ struct ServeSettings: Sendable {
     var shutdownGrace = 30.0
     /// Seconds; `nil` when off.
     var replayWindow: Double?
+    /// Seconds; `nil` for forever.
+    var retention: Double?
     var store = StoreKind.files
     var trustedProxies = TrustedProxies.none
     var metricsHost = "127.0.0.1"
@@ -107,7 +110,29 @@ struct ServeSettings: Sendable {
             }
             self.resolved.append((key, zip(values, origins ?? Array(repeating: origin, count: values.count)).map { ($0, $1) }))
         }
-        if self.forwardTimeout <= 0 { throw ConfigurationError("forward-timeout must be positive") }
+        if let retention = self.retention {
+            guard let window = self.replayWindow else {
+                throw ConfigurationError("retention needs replay-window: without a window, remembering every event id is the only replay protection")
+            }
+            guard retention >= 2 * window else {
+                throw ConfigurationError("retention (\(Int(retention)) s) must be at least twice replay-window (\(Int(window)) s), or a replayed event could be accepted again once forgotten")
+            }
+        }
+    }
+
+    /// A positive duration: seconds, or a number with `s`, `m`, `h` or `d` (`90m`, `36h`, `30d`).
+    static func duration(_ text: String) throws -> Double {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+        var number = Substring(text)
+        var unit = 1.0
+        if let last = text.last, let factor = units[last] {
+            number = number.dropLast()
+            unit = factor
+        }
+        guard let value = Double(number), value.isFinite, value > 0 else {
+            throw Problem(text: "'\(text)' is not a duration (seconds, or a number with s, m, h or d, e.g. 30d)")
+        }
+        return value * unit
     }
 
     /// Lists from the environment: `exec` commands are one a line (a command may hold commas);
@@ -166,7 +191,8 @@ struct ServeSettings: Sendable {
         case "retry-attempts": self.retryAttempts = try number(1...1000, "a number of attempts (1…1000)")
         case "retry-delay": self.retryDelay = try seconds(allowZero: true)
         case "shutdown-grace": self.shutdownGrace = try seconds(allowZero: true)
-        case "replay-window": self.replayWindow = value == "off" ? nil : try seconds(allowZero: false)
+        case "replay-window": self.replayWindow = value == "off" ? nil : try Self.duration(value)
+        case "retention": self.retention = value == "forever" ? nil : try Self.duration(value)
         case "store":
             guard let kind = StoreKind(rawValue: value) else { throw Problem(text: "store is files or memory, not '\(value)'") }
             self.store = kind

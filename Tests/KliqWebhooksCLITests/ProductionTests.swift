@@ -85,6 +85,10 @@ struct ProductionTests {
         (["--retry-delay", "soon"], [:], "--retry-delay: 'soon' is not a number of seconds"),
         (["--metrics-port", "sometimes"], [:], "--metrics-port: 'sometimes' is not a port (0…65535) or off"),
         ([], ["KLIQ_CONFIG": "/nonexistent/k.conf"], "cannot read config file /nonexistent/k.conf"),
+        (["--retention", "30d"], [:], "retention needs replay-window"),
+        (["--retention", "1h", "--replay-window", "1h"], [:], "retention (3600 s) must be at least twice replay-window (3600 s)"),
+        (["--retention", "soon"], [:], "--retention: 'soon' is not a duration"),
+        ([], ["KLIQ_REPLAY_WINDOW": "-3h"], "KLIQ_REPLAY_WINDOW: '-3h' is not a duration"),
     ])
     func invalidConfigurationFailsWithOneLine(_ arguments: [String], _ environment: [String: String], _ expected: String) async throws {
         let serve = try ServeProcess(["serve"] + arguments, environment: environment.merging(["KLIQ_WEBHOOK_SECRET": self.secret]) { a, _ in a },
@@ -181,6 +185,26 @@ struct ProductionTests {
         let fresh = try old.with(eventId: "evt_fresh", timestamp: now)
         #expect(try await self.post(serve, fresh.body, self.signer).status == 200)
         #expect(try await serve.terminate() == 0)
+    }
+
+    @Test func retentionForgetsOldEventsAtStart() async throws {
+        let data = self.dir.file("ret-data")
+        let first = try ServeProcess(["serve", "--port", "0", "--data-dir", data], environment: ["KLIQ_WEBHOOK_SECRET": self.secret],
+                                     workingDirectory: self.dir.path)
+        try await first.waitUntilListening()
+        let fixture = try self.fixtures.load("visit.submitted")
+        #expect(try await self.post(first, fixture.body, self.signer).status == 200)
+        #expect(try await first.terminate() == 0)
+        let file = data + "/events/\(try fixture.event().id).json"
+        var times = [timespec(tv_sec: time(nil) - 3 * 86_400, tv_nsec: 0), timespec(tv_sec: time(nil) - 3 * 86_400, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, file, &times, 0) == 0)
+
+        let second = try ServeProcess(["serve", "--port", "0", "--data-dir", data, "--replay-window", "12h", "--retention", "1d"],
+                                      environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
+        try await second.waitUntilListening()
+        try await self.waitFor { !FileManager.default.fileExists(atPath: file) }
+        try await self.waitFor { second.errors.contains("retention: forgot old events") }
+        #expect(try await second.terminate() == 0)
     }
 
     @Test func metricsCanBeTurnedOff() async throws {

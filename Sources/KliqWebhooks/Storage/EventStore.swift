@@ -1,3 +1,4 @@
+import Foundation
 /// What happened to a delivery that passed verification.
 public enum Outcome: String, Sendable, Hashable {
     /// The event id was new; the event is now durably stored and will be dispatched.
@@ -45,9 +46,18 @@ public protocol EventStore: Sendable {
     func job(id: String) async throws -> Job?
     /// Throws when the store cannot currently write (used for readiness).
     func checkHealth() async throws
+    /// Forgets events accepted before `cutoff` (and quarantined bodies kept since before it), except
+    /// events whose handler deliveries are still active or dead; their ids can then be accepted again,
+    /// so pair this with a replay window (see ``RetentionService``). Returns how many events it removed.
+    func prune(acceptedBefore cutoff: Date) async throws -> Int
 }
 
 extension EventStore {
+    /// Stores that cannot forget throw: retention needs a store that implements it.
+    public func prune(acceptedBefore cutoff: Date) async throws -> Int {
+        throw WebhookError(.invalidConfiguration, "\(Self.self) does not support retention (prune)")
+    }
+
     /// Claims `event.id` and durably stores the event and its job state, without a ledger entry.
     public func commit(_ event: Event) async throws -> Outcome {
         try await self.commit(event, ledger: nil)

@@ -1,3 +1,4 @@
+import Foundation
 /// A store that keeps everything in memory, for tests and for embedders that persist elsewhere.
 /// It follows every rule of ``EventStore`` except surviving the process.
 public actor InMemoryEventStore: EventStore {
@@ -8,6 +9,7 @@ public actor InMemoryEventStore: EventStore {
     }
 
     private var events: [String: Event] = [:]
+    private var acceptedAt: [String: Date] = [:]
     private var jobs: [String: JobRecord] = [:]
     private var ledger: [String: LedgerEntry] = [:]
     /// Bodies quarantined so far, oldest first.
@@ -15,10 +17,23 @@ public actor InMemoryEventStore: EventStore {
 
     public init() {}
 
+    public func prune(acceptedBefore cutoff: Date) -> Int {
+        let old = self.acceptedAt.filter { $0.value < cutoff }.map(\.key).filter { id in
+            self.ledger[id].map { $0.shelf == .done } ?? true
+        }
+        for id in old {
+            self.events[id] = nil
+            self.acceptedAt[id] = nil
+            self.ledger[id] = nil
+        }
+        return old.count
+    }
+
     public func commit(_ event: Event, ledger: LedgerEntry?) -> Outcome {
         let outcome: Outcome = self.events[event.id] == nil ? .accepted : .duplicate
         if outcome == .accepted {
             self.events[event.id] = event
+            self.acceptedAt[event.id] = Date()
             if let ledger { self.ledger[event.id] = ledger }
         }
         if let record = JobRecord(event: event), self.jobs[record.jobId].map({ $0.order < record.order }) ?? true {

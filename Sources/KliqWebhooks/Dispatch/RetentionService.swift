@@ -1,0 +1,54 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Keeps a store's events for `retention`, then forgets them (``EventStore/prune(acceptedBefore:)``),
+/// at start and every `interval`.
+///
+/// Forgetting an event forgets its id, so a replay of it could be accepted again — unless a replay
+/// window refuses it first. The rule: **retention ≥ 2 × the replay window** (an event may be dated up
+/// to one window ahead of the time it was accepted). ``init(store:retention:replayWindow:interval:logger:)``
+/// refuses anything else.
+public struct RetentionService: Service {
+    public let store: any EventStore
+    public let retention: Duration
+    public let interval: Duration
+    let logger: Logger
+
+    /// - Throws: ``WebhookError`` `invalid_configuration` when `replayWindow` is `nil` or more than half of `retention`.
+    public init(store: any EventStore, retention: Duration, replayWindow: Duration?, interval: Duration = .seconds(3600), logger: Logger) throws(WebhookError) {
+        guard let replayWindow else {
+            throw WebhookError(.invalidConfiguration,
+                               "retention needs a replay window: without one, remembering every event id is the only replay protection")
+        }
+        guard retention >= replayWindow * 2 else {
+            throw WebhookError(.invalidConfiguration,
+                               "retention (\(Int(retention.seconds)) s) must be at least twice the replay window (\(Int(replayWindow.seconds)) s), or a replay could be accepted after its event is forgotten")
+        }
+        self.store = store
+        self.retention = retention
+        self.interval = interval
+        self.logger = logger
+    }
+
+    /// Prunes once: events accepted more than `retention` before `now`.
+    @discardableResult
+    public func pruneOnce(now: Date = Date()) async throws -> Int {
+        let cutoff = now.addingTimeInterval(-self.retention.seconds)
+        let removed = try await self.store.prune(acceptedBefore: cutoff)
+        if removed > 0 { self.logger.info("retention: forgot old events", metadata: ["kliq.count": "\(removed)"]) }
+        return removed
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            do {
+                try await self.pruneOnce()
+            } catch {
+                self.logger.error("retention: pruning failed; will try again", metadata: ["kliq.error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }
+            if Task.isCancelled { return }
+        }
+    }
+}
