@@ -33,6 +33,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a connection may stay open without a request (or with headers that never finish). [default: 60]")
     var idleTimeout: String?
     @Option(help: "Connections open at once; more wait to be accepted. [default: 1024]") var maxConnections: String?
+    @Option(help: "Bytes of request bodies read at once across all connections; more wait their turn. [default: 67108864]")
+    var maxInFlightBytes: String?
     @Option(help: "File with the signing secrets, one a line (instead of KLIQ_WEBHOOK_SECRET); re-read on SIGHUP.") var secretFile: String?
     @Option(name: .customLong("exec"), help: ArgumentHelp(
         "Run COMMAND (via /bin/sh -c) for each accepted event: event JSON on stdin, KLIQ_EVENT_ID, KLIQ_EVENT_TYPE, KLIQ_JOB_ID set. Repeatable.",
@@ -82,6 +84,7 @@ struct ServeCommand: AsyncParsableCommand {
         let single: [(String, String?)] = [
             ("host", self.host), ("port", self.port), ("path", self.path), ("data-dir", self.dataDir), ("max-body-bytes", self.maxBodyBytes),
             ("request-timeout", self.requestTimeout), ("idle-timeout", self.idleTimeout), ("max-connections", self.maxConnections),
+            ("max-in-flight-bytes", self.maxInFlightBytes),
             ("secret-file", self.secretFile), ("exec-timeout", self.execTimeout), ("forward-timeout", self.forwardTimeout),
             ("events", self.events), ("retry-attempts", self.retryAttempts), ("retry-delay", self.retryDelay),
             ("shutdown-grace", self.shutdownGrace), ("replay-window", self.replayWindow), ("retention", self.retention), ("store", self.store), ("metrics-host", self.metricsHost),
@@ -138,7 +141,7 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = WebhookServer.Configuration(
             host: settings.host, port: settings.port, path: settings.path, trustedProxies: settings.trustedProxies,
             requestTimeout: .milliseconds(Int64(settings.requestTimeout * 1000)), idleTimeout: .milliseconds(Int64(settings.idleTimeout * 1000)),
-            maxConnections: settings.maxConnections)
+            maxConnections: settings.maxConnections, maxInFlightBytes: settings.maxInFlightBytes)
         let kept = settings.store == .memory ? "in memory only" : "data directory \(settings.dataDir)"
         let summary = "\(kept), \(secrets.count) secret\(secrets.count == 1 ? "" : "s") from \(origin)"
         let inbox = RedriveInbox(directory: DataDirectory(path: settings.dataDir), receiver: receiver, logger: logger)

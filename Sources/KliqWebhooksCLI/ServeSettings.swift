@@ -24,6 +24,7 @@ struct ServeSettings: Sendable {
         Key(name: "request-timeout", defaultValue: ["30"]),
         Key(name: "idle-timeout", defaultValue: ["60"]),
         Key(name: "max-connections", defaultValue: ["1024"]),
+        Key(name: "max-in-flight-bytes", defaultValue: ["67108864"]),
         Key(name: "secret-file", defaultValue: []),
         Key(name: "exec", list: true, defaultValue: []),
         Key(name: "exec-timeout", defaultValue: ["300"]),
@@ -51,6 +52,7 @@ struct ServeSettings: Sendable {
     var requestTimeout = 30.0
     var idleTimeout = 60.0
     var maxConnections = 1024
+    var maxInFlightBytes = 67_108_864
     var secretFile: String?
     var exec: [String] = []
     var execTimeout = 300.0
@@ -172,6 +174,7 @@ struct ServeSettings: Sendable {
         case "request-timeout": self.requestTimeout = try seconds(allowZero: false)
         case "idle-timeout": self.idleTimeout = try seconds(allowZero: false)
         case "max-connections": self.maxConnections = try number(1...1_000_000, "a number of connections (1…1000000)")
+        case "max-in-flight-bytes": self.maxInFlightBytes = try number(1...Int(Int32.max), "a positive number of bytes")
         case "secret-file": self.secretFile = values.isEmpty ? nil : value
         case "exec": self.exec = values
         case "exec-timeout": self.execTimeout = try seconds(allowZero: false)

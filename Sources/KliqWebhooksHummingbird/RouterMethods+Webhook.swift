@@ -23,12 +23,13 @@ extension RouterMethods {
     /// let app = Application(router: router, services: [receiver])
     /// ```
     @discardableResult
-    public func addKliqWebhook(_ path: RouterPath = "/webhooks/kliq", receiver: Receiver) -> Self {
+    public func addKliqWebhook(_ path: RouterPath = "/webhooks/kliq", receiver: Receiver, maxInFlightBytes: Int? = nil) -> Self {
         let limit = receiver.configuration.maxBodyBytes
+        let budget = maxInFlightBytes.map { BodyBudget(capacity: max(1, $0)) }
         self.post(path) { request, context -> Response in
             let started = ContinuousClock.now
             do throws(WebhookHTTPError) {
-                let response = try await Self.deliver(request, logger: context.logger, receiver: receiver, limit: limit)
+                let response = try await Self.deliver(request, logger: context.logger, receiver: receiver, limit: limit, budget: budget)
                 DeliveryMetrics.record(outcome: response.outcome, since: started)
                 return response.response
             } catch {
@@ -61,7 +62,7 @@ extension RouterMethods {
     }
 
     private static func deliver(
-        _ request: Request, logger: Logger, receiver: Receiver, limit: Int
+        _ request: Request, logger: Logger, receiver: Receiver, limit: Int, budget: BodyBudget?
     ) async throws(WebhookHTTPError) -> (outcome: String, response: Response) {
         // Refusals that need no body come first, so a bad request costs no reading.
         do {
@@ -72,6 +73,10 @@ extension RouterMethods {
         if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
             throw WebhookHTTPError(WebhookError(.payloadTooLarge, "Content-Length \(declared) is over the limit of \(limit) bytes"))
         }
+        // Memory for bodies being read at once is bounded: wait for room before reading.
+        let declared = request.headers[.contentLength].flatMap { Int($0) } ?? limit
+        let reserved = await budget?.reserve(declared)
+        defer { if let reserved { budget?.release(reserved) } }
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: limit)

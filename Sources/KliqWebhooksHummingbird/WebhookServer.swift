@@ -33,11 +33,14 @@ public enum WebhookServer {
         public var maxHeaderBytes: Int
         /// Most header fields; beyond it `400` and the connection closes.
         public var maxHeaderFields: Int
+        /// Bytes of request bodies read at once, across all connections (each reserves its declared
+        /// length, or the body limit); beyond it, requests wait before their body is read.
+        public var maxInFlightBytes: Int
 
         public init(
             host: String = "127.0.0.1", port: Int = 8080, path: String = "/webhooks/kliq", trustedProxies: TrustedProxies = .none,
             requestTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(60), maxConnections: Int = 1024,
-            maxHeaderBytes: Int = 16 * 1024, maxHeaderFields: Int = 100
+            maxHeaderBytes: Int = 16 * 1024, maxHeaderFields: Int = 100, maxInFlightBytes: Int = 64 * 1024 * 1024
         ) {
             self.host = host
             self.port = port
@@ -48,6 +51,7 @@ public enum WebhookServer {
             self.maxConnections = maxConnections
             self.maxHeaderBytes = maxHeaderBytes
             self.maxHeaderFields = maxHeaderFields
+            self.maxInFlightBytes = maxInFlightBytes
         }
 
         /// The HTTP/1.1 server with these limits.
@@ -65,12 +69,12 @@ public enum WebhookServer {
 
     /// The router with every route mounted.
     public static func router(
-        receiver: Receiver, path: String, readiness: Readiness, trustedProxies: TrustedProxies = .none
+        receiver: Receiver, path: String, readiness: Readiness, trustedProxies: TrustedProxies = .none, maxInFlightBytes: Int? = nil
     ) -> Router<WebhookRequestContext> {
         let router = Router(context: WebhookRequestContext.self)
         router.add(middleware: RequestMetadataMiddleware(trustedProxies: trustedProxies))
         router.add(middleware: JSONErrorMiddleware())
-        router.addKliqWebhook(RouterPath(path), receiver: receiver)
+        router.addKliqWebhook(RouterPath(path), receiver: receiver, maxInFlightBytes: maxInFlightBytes)
         router.addHealthChecks(readiness: readiness)
         return router
     }
@@ -92,7 +96,8 @@ public enum WebhookServer {
         let given = readiness
         let readiness = readiness ?? Readiness(store: receiver.store)
         return Application(
-            router: self.router(receiver: receiver, path: configuration.path, readiness: readiness, trustedProxies: configuration.trustedProxies),
+            router: self.router(receiver: receiver, path: configuration.path, readiness: readiness, trustedProxies: configuration.trustedProxies,
+                                 maxInFlightBytes: configuration.maxInFlightBytes),
             server: configuration.server,
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: nil,

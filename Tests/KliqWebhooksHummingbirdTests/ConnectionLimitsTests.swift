@@ -11,9 +11,12 @@ import Testing
 @Suite(.serialized)
 struct ConnectionLimitsTests {
     /// Runs a server with short time-outs, gives `body` a client for it, and checks `/healthz` after.
-    func withServer(_ body: (RawHTTPClient) async throws -> Void) async throws {
+    func withServer(
+        maxConnections: Int = 1024, maxInFlightBytes: Int = 64 * 1024 * 1024, _ body: (RawHTTPClient) async throws -> Void
+    ) async throws {
         let receiver = try makeReceiver(store: InMemoryEventStore(), maxBodyBytes: 64 * 1024)
-        let configuration = WebhookServer.Configuration(port: 0, requestTimeout: .seconds(1), idleTimeout: .milliseconds(1500), maxHeaderBytes: 8 * 1024)
+        let configuration = WebhookServer.Configuration(port: 0, requestTimeout: .seconds(1), idleTimeout: .milliseconds(1500), maxConnections: maxConnections,
+                                                        maxHeaderBytes: 8 * 1024, maxInFlightBytes: maxInFlightBytes)
         let port = Mutex(0)
         let app = WebhookServer.application(receiver: receiver, configuration: configuration, logger: quietLogger) { address in
             port.withLock { $0 = address?.port ?? 0 }
@@ -92,6 +95,63 @@ struct ConnectionLimitsTests {
             let fields = try await client.send(self.head(contentLength: 2, extra: many) + Array("{}".utf8))
             #expect(fields.status == 400)
         }
+    }
+
+    /// Two uploads, room for one body: the second is read only once the first is done.
+    @Test func bodiesWaitForRoomInTheInFlightBudget() async throws {
+        let first = try fixtures.load("visit.submitted").with(eventId: "evt_budget_1").body
+        let second = try fixtures.load("visit.submitted").with(eventId: "evt_budget_2").body
+        try await self.withServer(maxInFlightBytes: max(first.count, second.count)) { client in
+            let slow = Task {
+                try await client.send([self.head(contentLength: first.count, signature: signer.signature(for: first)) + first.prefix(5),
+                                       Array(first.dropFirst(5))], pausing: .milliseconds(700))
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            let started = ContinuousClock.now
+            let fast = try await client.post("/webhooks/kliq", body: second, headers: [("X-Kliq-Signature", signer.signature(for: second))])
+            let waited = ContinuousClock.now - started
+            #expect(fast.status == 200)
+            #expect(try await slow.value.status == 200)
+            #expect(waited >= .milliseconds(350), "the second body was read while the first held the whole budget (\(waited))")
+        }
+        // With room for both, the second does not wait.
+        try await self.withServer { client in
+            let slow = Task {
+                try await client.send([self.head(contentLength: first.count, signature: signer.signature(for: first)) + first.prefix(5),
+                                       Array(first.dropFirst(5))], pausing: .milliseconds(700))
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            let started = ContinuousClock.now
+            #expect(try await client.post("/webhooks/kliq", body: second, headers: [("X-Kliq-Signature", signer.signature(for: second))]).status == 200)
+            #expect(ContinuousClock.now - started < .milliseconds(350))
+            #expect(try await slow.value.status == 200)
+        }
+    }
+
+    /// At the connection limit, a new connection is served only once another closes.
+    @Test func connectionsBeyondTheLimitWaitToBeAccepted() async throws {
+        try await self.withServer(maxConnections: 2) { client in
+            let idle = try (0..<2).map { _ in try Self.openIdleConnection(port: client.port) }
+            defer { idle.forEach { close($0) } }
+            try await Task.sleep(for: .milliseconds(200))
+            let started = ContinuousClock.now
+            #expect(try await client.request("GET", "/healthz").status == 200)
+            // Served only after the idle time-out (1.5 s) closed one of the two idle connections.
+            #expect(ContinuousClock.now - started >= .milliseconds(900))
+        }
+    }
+
+    static func openIdleConnection(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw CancellationError() }
+        return fd
     }
 
     @Test func aSignedDeliveryStillWorksWithTheGuardInPlace() async throws {
