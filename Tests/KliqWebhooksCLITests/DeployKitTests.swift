@@ -11,7 +11,7 @@ struct DeployKitTests {
         try String(contentsOf: NginxIntegrationTests.repository.appendingPathComponent(path), encoding: .utf8)
     }
 
-    @Test func systemdUnitVerifiesAndIsHardened() throws {
+    @Test func systemdUnitVerifiesAndIsHardened() async throws {
         let unit = try self.read("deploy/systemd/kliq-webhooks.service")
         for line in [
             "User=kliq-webhooks", "Environment=KLIQ_SECRET_FILE=/etc/kliq-webhooks/secrets", "StateDirectory=kliq-webhooks", "ProtectSystem=strict", "Restart=on-failure", "RestartPreventExitStatus=2",
@@ -26,14 +26,14 @@ struct DeployKitTests {
         // `verify` needs ExecStart to exist: point it at the built binary.
         let local = unit.replacingOccurrences(of: "/usr/local/bin/kliq-webhooks", with: ServeProcess.executable.path)
         try local.write(toFile: self.dir.file("kliq-webhooks.service"), atomically: true, encoding: .utf8)
-        let result = try NginxIntegrationTests.run(analyze, ["verify", self.dir.file("kliq-webhooks.service")])
+        let result = try await NginxIntegrationTests.run(analyze, ["verify", self.dir.file("kliq-webhooks.service")])
         #expect(result.status == 0, "\(result.output)")
         #expect(!result.output.contains("kliq-webhooks.service:"), "\(result.output)")
 
         // The check can fail: a misspelt directive is reported.
         try local.replacingOccurrences(of: "ProtectSystem=strict", with: "ProtectSystem=strictly")
             .write(toFile: self.dir.file("broken.service"), atomically: true, encoding: .utf8)
-        let broken = try NginxIntegrationTests.run(analyze, ["verify", self.dir.file("broken.service")])
+        let broken = try await NginxIntegrationTests.run(analyze, ["verify", self.dir.file("broken.service")])
         #expect(broken.output.contains(/broken\.service:\d+: Failed to parse protect system value/), "\(broken.output)")
     }
 

@@ -13,15 +13,15 @@ struct FuzzTargetTests {
     }
 
     @Test(arguments: ["header", "envelope", "job", "storage-name"])
-    func seedCorpusPassesEveryTarget(_ target: String) throws {
+    func seedCorpusPassesEveryTarget(_ target: String) async throws {
         let files = Self.fixtureFiles
         #expect(files.count >= 10)
-        let result = try NginxIntegrationTests.run(Self.binary, [target] + files)
+        let result = try await NginxIntegrationTests.run(Self.binary, [target] + files)
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("\(target): \(files.count) inputs, no finding"))
     }
 
-    @Test func hostileIdsKeepTheStorageNameInvariants() throws {
+    @Test func hostileIdsKeepTheStorageNameInvariants() async throws {
         let dir = TemporaryDirectory()
         var files: [String] = []
         for (index, id) in ["../../etc/passwd", "a/b", ".", "..", ".hidden", String(repeating: "é", count: 300), "ok_id", "\u{0}"].enumerated() {
@@ -29,12 +29,12 @@ struct FuzzTargetTests {
             FileManager.default.createFile(atPath: path, contents: Data(id.utf8))
             files.append(path)
         }
-        let result = try NginxIntegrationTests.run(Self.binary, ["storage-name"] + files)
+        let result = try await NginxIntegrationTests.run(Self.binary, ["storage-name"] + files)
         #expect(result.status == 0, "\(result.output)")
     }
 
-    @Test func anUnknownTargetIsRefused() throws {
-        let result = try NginxIntegrationTests.run(Self.binary, ["nonsense"])
+    @Test func anUnknownTargetIsRefused() async throws {
+        let result = try await NginxIntegrationTests.run(Self.binary, ["nonsense"])
         #expect(result.status == 2)
         #expect(result.output.contains("usage: kliq-webhooks-fuzz"))
     }

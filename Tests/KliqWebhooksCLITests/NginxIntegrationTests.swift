@@ -18,9 +18,16 @@ struct NginxIntegrationTests {
             .first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    /// Runs a tool to completion; returns its status and output (stdout and stderr together).
+    /// Runs a tool to completion on a thread of its own (never blocking the 2-thread cooperative pool);
+    /// returns its status and output (stdout and stderr together).
     @discardableResult
-    static func run(_ tool: String, _ arguments: [String], stdin: [UInt8]? = nil) throws -> (status: Int32, output: String) {
+    static func run(_ tool: String, _ arguments: [String], stdin: [UInt8]? = nil) async throws -> (status: Int32, output: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try self.runBlocking(tool, arguments, stdin: stdin) }) }.start()
+        }
+    }
+
+    static func runBlocking(_ tool: String, _ arguments: [String], stdin: [UInt8]?) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tool)
         process.arguments = arguments
@@ -84,7 +91,7 @@ struct NginxIntegrationTests {
             return
         }
         // A self-signed certificate for the TLS server block.
-        let generated = try Self.run(openssl, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1",
+        let generated = try await Self.run(openssl, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1",
                                                "-keyout", self.dir.file("key.pem"), "-out", self.dir.file("cert.pem")])
         try #require(generated.status == 0, "\(generated.output)")
 
@@ -115,7 +122,7 @@ struct NginxIntegrationTests {
                 include \(self.dir.file("site.conf"));
             }
             """.write(toFile: self.dir.file("nginx.conf"), atomically: true, encoding: .utf8)
-        let check = try Self.run(nginx, ["-t", "-c", self.dir.file("nginx.conf")])
+        let check = try await Self.run(nginx, ["-t", "-c", self.dir.file("nginx.conf")])
         try #require(check.status == 0, "nginx -t: \(check.output)")
 
         let server = Process()
@@ -131,19 +138,19 @@ struct NginxIntegrationTests {
         }
         let base = "https://127.0.0.1:\(https)"
         // curl from 127.0.0.2: nginx sees that client; serve sees nginx (127.0.0.1, trusted).
-        func curl(_ path: String, method: String = "GET", body: [UInt8]? = nil, headers: [String] = []) throws -> (status: Int, headers: String, body: String) {
+        func curl(_ path: String, method: String = "GET", body: [UInt8]? = nil, headers: [String] = []) async throws -> (status: Int, headers: String, body: String) {
             var arguments = ["-sk", "--interface", "127.0.0.2", "-X", method, "-D", "-", "-o", self.dir.file("curl-body"), "-w", "%{http_code}"]
             for header in headers { arguments += ["-H", header] }
             if body != nil { arguments += ["--data-binary", "@-", "-H", "Content-Type: application/json"] }
             try? FileManager.default.removeItem(atPath: self.dir.file("curl-body"))
-            let result = try Self.run(curlTool, arguments + [base + path], stdin: body)
+            let result = try await Self.run(curlTool, arguments + [base + path], stdin: body)
             let status = Int(result.output.suffix(3)) ?? 0
             let answer = (try? String(contentsOfFile: self.dir.file("curl-body"), encoding: .utf8)) ?? ""
             return (status, String(result.output.dropLast(3)), answer)
         }
         // Wait for nginx.
         let deadline = ContinuousClock.now + .seconds(15)
-        while (try? curl("/healthz").status) != 200 {
+        while (try? await curl("/healthz").status) != 200 {
             guard ContinuousClock.now < deadline, server.isRunning else {
                 throw ServeProcess.Failure("nginx did not come up: \((try? String(contentsOfFile: self.dir.file("nginx-main.log"), encoding: .utf8)) ?? "")")
             }
@@ -154,31 +161,31 @@ struct NginxIntegrationTests {
         let event = try fixture.event()
         let signature = "X-Kliq-Signature: \(self.signer.signature(for: fixture.body))"
         // A client that claims to be someone else: nginx overwrites the claim.
-        let accepted = try curl("/webhooks/kliq", method: "POST", body: fixture.body, headers: [signature, "X-Forwarded-For: 203.0.113.66"])
+        let accepted = try await curl("/webhooks/kliq", method: "POST", body: fixture.body, headers: [signature, "X-Forwarded-For: 203.0.113.66"])
         #expect(accepted.status == 200)
         #expect(accepted.body.contains(#""status":"accepted""#))
         // The raw body reached verification and the disk unchanged through the proxy.
         #expect(FileManager.default.contents(atPath: self.dir.file("data/events/\(event.id).json")).map(Array.init) == fixture.body)
 
-        let duplicate = try curl("/webhooks/kliq", method: "POST", body: fixture.body, headers: [signature])
+        let duplicate = try await curl("/webhooks/kliq", method: "POST", body: fixture.body, headers: [signature])
         #expect(duplicate.status == 200)
         #expect(duplicate.body.contains(#""status":"duplicate""#))
 
-        let forged = try curl("/webhooks/kliq", method: "POST", body: fixture.body, headers: ["X-Kliq-Signature: " + String(repeating: "ab", count: 32)])
+        let forged = try await curl("/webhooks/kliq", method: "POST", body: fixture.body, headers: ["X-Kliq-Signature: " + String(repeating: "ab", count: 32)])
         #expect(forged.status == 401)
         #expect(forged.body.contains(#""error":"invalid_signature""#))
 
         // nginx's body limit matches the receiver's: 413, JSON, and serve never sees it.
         let big = Array(repeating: UInt8(ascii: " "), count: 4 * 1024 * 1024 + 1)
-        let tooLarge = try curl("/webhooks/kliq", method: "POST", body: big, headers: [signature])
+        let tooLarge = try await curl("/webhooks/kliq", method: "POST", body: big, headers: [signature])
         #expect(tooLarge.status == 413)
         #expect(tooLarge.body.contains(#""error":"payload_too_large""#))
 
-        #expect(try curl("/readyz").status == 200)
-        #expect(try curl("/webhooks/kliq").status == 405)
+        #expect(try await curl("/readyz").status == 200)
+        #expect(try await curl("/webhooks/kliq").status == 405)
         // Only the webhook path and health checks are exposed.
         for path in ["/metrics", "/", "/events", "/webhooks/kliq/extra", "/healthz/../metrics"] {
-            let answer = try curl(path)
+            let answer = try await curl(path)
             #expect(answer.status == 404, "\(path)")
             #expect(answer.body.contains(#""error":"not_found""#), "\(path): \(answer.body)")
         }
@@ -196,7 +203,7 @@ struct NginxIntegrationTests {
         #expect(lines.filter { ($0["kliq.outcome"] as? String) == "payload_too_large" }.isEmpty)
 
         // Plain HTTP only redirects to HTTPS.
-        let redirect = try Self.run(curlTool, ["-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "http://127.0.0.1:\(http)/webhooks/kliq"])
+        let redirect = try await Self.run(curlTool, ["-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "http://127.0.0.1:\(http)/webhooks/kliq"])
         #expect(redirect.output.hasPrefix("301 https://"))
         #expect(try await serve.terminate() == 0)
     }
