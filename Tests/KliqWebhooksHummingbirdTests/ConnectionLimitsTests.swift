@@ -12,10 +12,11 @@ import Testing
 struct ConnectionLimitsTests {
     /// Runs a server with short time-outs, gives `body` a client for it, and checks `/healthz` after.
     func withServer(
-        maxConnections: Int = 1024, maxInFlightBytes: Int = 64 * 1024 * 1024, _ body: (RawHTTPClient) async throws -> Void
+        maxConnections: Int = 1024, maxInFlightBytes: Int = 64 * 1024 * 1024, requestTimeout: Duration = .seconds(1),
+        _ body: (RawHTTPClient) async throws -> Void
     ) async throws {
         let receiver = try makeReceiver(store: InMemoryEventStore(), maxBodyBytes: 64 * 1024)
-        let configuration = WebhookServer.Configuration(port: 0, requestTimeout: .seconds(1), idleTimeout: .milliseconds(1500), maxConnections: maxConnections,
+        let configuration = WebhookServer.Configuration(port: 0, requestTimeout: requestTimeout, idleTimeout: requestTimeout + .milliseconds(500), maxConnections: maxConnections,
                                                         maxHeaderBytes: 8 * 1024, maxInFlightBytes: maxInFlightBytes)
         let port = Mutex(0)
         let app = WebhookServer.application(receiver: receiver, configuration: configuration, logger: quietLogger) { address in
@@ -101,30 +102,30 @@ struct ConnectionLimitsTests {
     @Test func bodiesWaitForRoomInTheInFlightBudget() async throws {
         let first = try fixtures.load("visit.submitted").with(eventId: "evt_budget_1").body
         let second = try fixtures.load("visit.submitted").with(eventId: "evt_budget_2").body
-        try await self.withServer(maxInFlightBytes: max(first.count, second.count)) { client in
+        /// Starts a slow upload of `first` (its last part `pause` after the first) and, 200 ms in, a normal
+        /// delivery of `second`; returns when the second was answered, relative to when the slow one's
+        /// last part was due.
+        func race(pause: Duration, on client: RawHTTPClient) async throws -> (answered: ContinuousClock.Instant, lastPartDue: ContinuousClock.Instant) {
+            let firstPartSent = Mutex<ContinuousClock.Instant?>(nil)
             let slow = Task {
                 try await client.send([self.head(contentLength: first.count, signature: signer.signature(for: first)) + first.prefix(5),
-                                       Array(first.dropFirst(5))], pausing: .milliseconds(700))
+                                       Array(first.dropFirst(5))], pausing: pause) { firstPartSent.withLock { $0 = .now } }
             }
             try await Task.sleep(for: .milliseconds(200))
-            let started = ContinuousClock.now
             let fast = try await client.post("/webhooks/kliq", body: second, headers: [("X-Kliq-Signature", signer.signature(for: second))])
-            let waited = ContinuousClock.now - started
+            let answered = ContinuousClock.now
             #expect(fast.status == 200)
             #expect(try await slow.value.status == 200)
-            #expect(waited >= .milliseconds(350), "the second body was read while the first held the whole budget (\(waited))")
+            return (answered, try #require(firstPartSent.withLock { $0 }) + pause)
         }
-        // With room for both, the second does not wait.
-        try await self.withServer { client in
-            let slow = Task {
-                try await client.send([self.head(contentLength: first.count, signature: signer.signature(for: first)) + first.prefix(5),
-                                       Array(first.dropFirst(5))], pausing: .milliseconds(700))
-            }
-            try await Task.sleep(for: .milliseconds(200))
-            let started = ContinuousClock.now
-            #expect(try await client.post("/webhooks/kliq", body: second, headers: [("X-Kliq-Signature", signer.signature(for: second))]).status == 200)
-            #expect(ContinuousClock.now - started < .milliseconds(350))
-            #expect(try await slow.value.status == 200)
+        try await self.withServer(maxInFlightBytes: max(first.count, second.count), requestTimeout: .seconds(5)) { client in
+            let (answered, lastPartDue) = try await race(pause: .milliseconds(700), on: client)
+            // The second body cannot be read before the first is complete.
+            #expect(answered >= lastPartDue - .milliseconds(50), "the second body was read while the first held the whole budget")
+        }
+        try await self.withServer(requestTimeout: .seconds(5)) { client in
+            let (answered, lastPartDue) = try await race(pause: .milliseconds(1500), on: client)
+            #expect(answered < lastPartDue, "with room for both, the second does not wait for the first")
         }
     }
 
