@@ -11,12 +11,15 @@ import NIOCore
 /// The client address needs a context that knows its peer (``WebhookRequestContext`` or any
 /// `RemoteAddressRequestContext`).
 public struct RequestMetadataMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// Whose forwarding headers are believed.
     public let trustedProxies: TrustedProxies
 
+    /// A middleware that believes forwarding headers only from `trustedProxies` (from no one by default).
     public init(trustedProxies: TrustedProxies = .none) {
         self.trustedProxies = trustedProxies
     }
 
+    /// Adds `kliq.request_id` and `kliq.client` to the request's logger, and `X-Request-Id` to its answer (errors included).
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         let peer = (context as? any RemoteAddressRequestContext)?.remoteAddress?.ipAddress
@@ -56,9 +59,12 @@ extension UInt8 {
 /// The request context ``WebhookServer`` uses: Hummingbird's basic context plus the peer address, so
 /// ``RequestMetadataMiddleware`` can log the client.
 public struct WebhookRequestContext: RequestContext, RemoteAddressRequestContext {
+    /// Hummingbird's per-request storage (logger, parameters).
     public var coreContext: CoreRequestContextStorage
+    /// The peer that opened the connection (a proxy, when there is one).
     public let remoteAddress: SocketAddress?
 
+    /// Made by Hummingbird for each request.
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.remoteAddress = source.channel.remoteAddress

@@ -115,6 +115,7 @@ public struct TrustedProxies: Sendable, Hashable, CustomStringConvertible {
 
 /// A `--trusted-proxy` entry that is neither an IP address nor a network.
 public struct TrustedProxiesError: Error, Sendable, CustomStringConvertible {
+    /// The entry as given.
     public var entry: String
     public var description: String {
         "'\(self.entry)' is not an IP address or network (e.g. 127.0.0.1, ::1, 10.0.0.0/8, fd00::/8)"

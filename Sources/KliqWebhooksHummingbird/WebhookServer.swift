@@ -17,8 +17,11 @@ import UnixSignals
 public enum WebhookServer {
     /// Where and how to listen.
     public struct Configuration: Sendable {
+        /// Address to listen on.
         public var host: String
+        /// Port to listen on; `0` picks a free one.
         public var port: Int
+        /// Path of the webhook endpoint.
         public var path: String
         /// Proxies whose `X-Forwarded-For`, `Forwarded`, `X-Real-IP` and `X-Request-Id` are believed.
         public var trustedProxies: TrustedProxies

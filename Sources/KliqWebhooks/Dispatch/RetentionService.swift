@@ -10,8 +10,11 @@ import ServiceLifecycle
 /// to one window ahead of the time it was accepted). ``init(store:retention:replayWindow:interval:logger:)``
 /// refuses anything else.
 public struct RetentionService: Service {
+    /// The store whose old events are forgotten.
     public let store: any EventStore
+    /// How long after acceptance an event is kept.
     public let retention: Duration
+    /// How often pruning runs (also once at start).
     public let interval: Duration
     let logger: Logger
 
@@ -40,6 +43,7 @@ public struct RetentionService: Service {
         return removed
     }
 
+    /// Prunes at start and every `interval` until graceful shutdown; a failed pass is logged and retried at the next.
     public func run() async throws {
         while !Task.isShuttingDownGracefully {
             do {
