@@ -224,8 +224,7 @@ public final class Receiver: Service, Sendable {
 
     /// Milliseconds since `start`, with three decimals, as a log value.
     static func milliseconds(since start: ContinuousClock.Instant) -> Logger.MetadataValue {
-        let (seconds, attoseconds) = (ContinuousClock.now - start).components
-        let micros = seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+        let micros = (ContinuousClock.now - start).nanoseconds / 1000
         let fraction = String(micros % 1000)
         return .string("\(micros / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)")
     }

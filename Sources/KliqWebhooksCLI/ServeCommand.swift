@@ -130,9 +130,9 @@ struct ServeCommand: AsyncParsableCommand {
             store: store,
             configuration: .init(
                 maxBodyBytes: settings.maxBodyBytes,
-                retry: RetryPolicy(maxAttempts: settings.retryAttempts, initialDelay: .milliseconds(Int64(settings.retryDelay * 1000))),
-                shutdownGracePeriod: .milliseconds(Int64(settings.shutdownGrace * 1000)),
-                replayWindow: settings.replayWindow.map { .milliseconds(Int64($0 * 1000)) }
+                retry: RetryPolicy(maxAttempts: settings.retryAttempts, initialDelay: .seconds(settings.retryDelay)),
+                shutdownGracePeriod: .seconds(settings.shutdownGrace),
+                replayWindow: settings.replayWindow.map { .seconds($0) }
             ),
             logger: logger
         )
@@ -140,7 +140,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         let configuration = WebhookServer.Configuration(
             host: settings.host, port: settings.port, path: settings.path, trustedProxies: settings.trustedProxies,
-            requestTimeout: .milliseconds(Int64(settings.requestTimeout * 1000)), idleTimeout: .milliseconds(Int64(settings.idleTimeout * 1000)),
+            requestTimeout: .seconds(settings.requestTimeout), idleTimeout: .seconds(settings.idleTimeout),
             maxConnections: settings.maxConnections, maxInFlightBytes: settings.maxInFlightBytes)
         let kept = settings.store == .memory ? "in memory only" : "data directory \(settings.dataDir)"
         let summary = "\(kept), \(secrets.count) secret\(secrets.count == 1 ? "" : "s") from \(origin)"
@@ -162,14 +162,14 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let retention = settings.retention {
             services.append(try RetentionService(
-                store: store, retention: .milliseconds(Int64(retention * 1000)),
-                replayWindow: settings.replayWindow.map { .milliseconds(Int64($0 * 1000)) }, logger: logger))
+                store: store, retention: .seconds(retention),
+                replayWindow: settings.replayWindow.map { .seconds($0) }, logger: logger))
         }
         let reload = settings.secretFile.map { SecretReload(file: $0, receiver: receiver, logger: logger) }
         if let reload { services.append(reload) }
         try await WebhookServer.run(
             app, readiness: readiness, services: services,
-            maximumShutdown: .milliseconds(Int64(settings.shutdownGrace * 1000)) + .seconds(5), logger: logger
+            maximumShutdown: .seconds(settings.shutdownGrace) + .seconds(5), logger: logger
         )
         logger.info("stopped")
     }
@@ -190,11 +190,11 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         for (index, command) in settings.exec.enumerated() {
-            let handler = ExecHandler(command: command, timeout: .milliseconds(Int64(settings.execTimeout * 1000)))
+            let handler = ExecHandler(command: command, timeout: .seconds(settings.execTimeout))
             register("exec#\(index + 1)") { try await handler.run($0) }
         }
         for (index, url) in settings.forward.enumerated() {
-            let handler = ForwardHandler(url: url, client: .shared, timeout: .milliseconds(Int64(settings.forwardTimeout * 1000)))
+            let handler = ForwardHandler(url: url, client: .shared, timeout: .nanoseconds(Duration.seconds(settings.forwardTimeout).nanoseconds))
             register("forward#\(index + 1)") { try await handler.run($0) }
         }
     }

@@ -113,11 +113,10 @@ struct ServeSettings: Sendable {
             self.resolved.append((key, zip(values, origins ?? Array(repeating: origin, count: values.count)).map { ($0, $1) }))
         }
         if let retention = self.retention {
-            guard let window = self.replayWindow else {
-                throw ConfigurationError("retention needs replay-window: without a window, remembering every event id is the only replay protection")
-            }
-            guard retention >= 2 * window else {
-                throw ConfigurationError("retention (\(Int(retention)) s) must be at least twice replay-window (\(Int(window)) s), or a replayed event could be accepted again once forgotten")
+            do {
+                try RetentionService.check(retention: .seconds(retention), replayWindow: self.replayWindow.map { .seconds($0) })
+            } catch {
+                throw ConfigurationError(error.message)
             }
         }
     }

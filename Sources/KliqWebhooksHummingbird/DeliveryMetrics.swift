@@ -1,4 +1,5 @@
 import CoreMetrics
+import KliqWebhooks
 
 /// The HTTP layer's metrics: every `POST` to the webhook path ends in exactly one outcome.
 ///
@@ -11,7 +12,6 @@ enum DeliveryMetrics {
 
     static func record(outcome: String, since start: ContinuousClock.Instant) {
         Counter(label: "kliq_webhooks_deliveries_total", dimensions: [("outcome", outcome)]).increment()
-        let (seconds, attoseconds) = (ContinuousClock.now - start).components
-        Timer(label: self.requestDuration).recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        Timer(label: self.requestDuration).recordNanoseconds((ContinuousClock.now - start).nanoseconds)
     }
 }

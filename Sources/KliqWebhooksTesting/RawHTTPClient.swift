@@ -96,9 +96,28 @@ public struct RawHTTPClient: Sendable {
         return true
     }
 
-    private func exchange(_ bytes: [UInt8], more: (Int32) -> Void = { _ in }) throws -> Response {
+    /// A connected TCP socket to the server, sending nothing (e.g. to hold a connection open, or to see
+    /// whether the server still accepts). The caller closes it.
+    public func connect() throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure("socket: errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(self.port).bigEndian)
+        inet_pton(AF_INET, self.host, &address.sin_addr)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            let code = errno
+            close(fd)
+            throw Failure("connect \(self.host):\(self.port): errno \(code)")
+        }
+        return fd
+    }
+
+    private func exchange(_ bytes: [UInt8], more: (Int32) -> Void = { _ in }) throws -> Response {
+        let fd = try self.connect()
         defer { close(fd) }
         var tv = timeval(tv_sec: self.timeout, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
@@ -106,14 +125,6 @@ public struct RawHTTPClient: Sendable {
         // a few seconds and read its answer.
         var stall = timeval(tv_sec: min(self.timeout, 3), tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &stall, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(self.port).bigEndian)
-        inet_pton(AF_INET, self.host, &address.sin_addr)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw Failure("connect \(self.host):\(self.port): errno \(errno)") }
         if Self.write(bytes, to: fd) { more(fd) }
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)

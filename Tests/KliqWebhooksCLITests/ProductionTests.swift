@@ -288,15 +288,9 @@ struct ProductionTests {
     }
 
     static func canConnect(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0
+        guard let fd = try? RawHTTPClient(port: port).connect() else { return false }
+        close(fd)
+        return true
     }
 
     func post(_ serve: ServeProcess, _ body: [UInt8], _ signer: Signer) async throws -> RawHTTPClient.Response {

@@ -132,7 +132,7 @@ struct ConnectionLimitsTests {
     /// At the connection limit, a new connection is served only once another closes.
     @Test func connectionsBeyondTheLimitWaitToBeAccepted() async throws {
         try await self.withServer(maxConnections: 2) { client in
-            let idle = try (0..<2).map { _ in try Self.openIdleConnection(port: client.port) }
+            let idle = try (0..<2).map { _ in try client.connect() }
             defer { idle.forEach { close($0) } }
             try await Task.sleep(for: .milliseconds(200))
             let started = ContinuousClock.now
@@ -140,19 +140,6 @@ struct ConnectionLimitsTests {
             // Served only after the idle time-out (1.5 s) closed one of the two idle connections.
             #expect(ContinuousClock.now - started >= .milliseconds(900))
         }
-    }
-
-    static func openIdleConnection(port: Int) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw CancellationError() }
-        return fd
     }
 
     @Test func aSignedDeliveryStillWorksWithTheGuardInPlace() async throws {

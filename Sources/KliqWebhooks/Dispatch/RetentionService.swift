@@ -20,18 +20,25 @@ public struct RetentionService: Service {
 
     /// - Throws: ``WebhookError`` `invalid_configuration` when `replayWindow` is `nil` or more than half of `retention`.
     public init(store: any EventStore, retention: Duration, replayWindow: Duration?, interval: Duration = .seconds(3600), logger: Logger) throws(WebhookError) {
-        guard let replayWindow else {
-            throw WebhookError(.invalidConfiguration,
-                               "retention needs a replay window: without one, remembering every event id is the only replay protection")
-        }
-        guard retention >= replayWindow * 2 else {
-            throw WebhookError(.invalidConfiguration,
-                               "retention (\(Int(retention.seconds)) s) must be at least twice the replay window (\(Int(replayWindow.seconds)) s), or a replay could be accepted after its event is forgotten")
-        }
+        try Self.check(retention: retention, replayWindow: replayWindow)
         self.store = store
         self.retention = retention
         self.interval = interval
         self.logger = logger
+    }
+
+    /// The rule on its own, for configuration checks before a store exists: a replay window is needed,
+    /// and retention must be at least twice it.
+    /// - Throws: ``WebhookError`` `invalid_configuration` saying which half of the rule is broken.
+    public static func check(retention: Duration, replayWindow: Duration?) throws(WebhookError) {
+        guard let replayWindow else {
+            throw WebhookError(.invalidConfiguration,
+                               "retention needs replay-window: without a window, remembering every event id is the only replay protection")
+        }
+        guard retention >= replayWindow * 2 else {
+            throw WebhookError(.invalidConfiguration,
+                               "retention (\(Int(retention.seconds)) s) must be at least twice replay-window (\(Int(replayWindow.seconds)) s), or a replayed event could be accepted again once forgotten")
+        }
     }
 
     /// Prunes once: events accepted more than `retention` before `now`.

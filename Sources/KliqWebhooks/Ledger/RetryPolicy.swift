@@ -47,4 +47,6 @@ extension Timestamp {
 extension Duration {
     /// The duration in seconds, as a `Double`.
     package var seconds: Double { Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18 }
+    /// The duration in whole nanoseconds (for swift-metrics timers and NIO time amounts).
+    package var nanoseconds: Int64 { self.components.seconds * 1_000_000_000 + self.components.attoseconds / 1_000_000_000 }
 }

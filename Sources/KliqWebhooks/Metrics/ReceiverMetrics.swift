@@ -26,9 +26,7 @@ package enum ReceiverMetrics {
     }
 
     static func storeWrite(since start: ContinuousClock.Instant) {
-        let elapsed = ContinuousClock.now - start
-        let (seconds, attoseconds) = elapsed.components
-        Timer(label: self.storeWriteDuration).recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        Timer(label: self.storeWriteDuration).recordNanoseconds((ContinuousClock.now - start).nanoseconds)
     }
 
     static func handlerRun(_ handler: String, succeeded: Bool) {
