@@ -36,10 +36,13 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]
         ),
+        // syncfs(2) for the file store's checkpoints: a GNU extension Swift's Glibc module leaves out.
+        .target(name: "CKliqSystem"),
         .target(
             name: "KliqWebhooks",
             dependencies: [
                 "COpenSSL",
+                "CKliqSystem",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

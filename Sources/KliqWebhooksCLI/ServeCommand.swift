@@ -171,6 +171,8 @@ struct ServeCommand: AsyncParsableCommand {
             app, readiness: readiness, services: services,
             maximumShutdown: .seconds(settings.shutdownGrace) + .seconds(5), logger: logger
         )
+        // Checkpoint the journal, so the next start has nothing to replay.
+        await (store as? FileEventStore)?.close()
         logger.info("stopped")
     }
 

@@ -72,6 +72,9 @@ struct CrashRecoveryTests {
             #expect(dir.contents("kliq-data/events/evt_crash_\(index).json") == bodies[index], "evt_crash_\(index)")
         }
 
+        // The journal was not checkpointed: the restart has a tail to replay.
+        #expect(!dir.names("kliq-data/journal").isEmpty)
+
         // 3. Restart on the same directory: every JSON file parses, acknowledged events are duplicates,
         //    and every acknowledged event reaches the handler within a bounded time.
         let restarted = try ServeProcess(arguments, environment: environment, workingDirectory: dir.path)
@@ -98,6 +101,8 @@ struct CrashRecoveryTests {
         }
         #expect(allHandled, "acknowledged events not handled after restart")
         #expect(try await restarted.terminate() == 0)
+        // A clean stop checkpoints the journal: nothing is left to replay.
+        #expect(dir.names("kliq-data/journal").isEmpty)
     }
 }
 

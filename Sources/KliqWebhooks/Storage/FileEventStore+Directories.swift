@@ -12,6 +12,7 @@ extension FileEventStore {
         let jobs: Int32
         let quarantine: Int32
         let tmp: Int32
+        let journal: Int32
         let lock: Int32
         /// `ledger/active`, `ledger/done`, `ledger/dead`.
         let ledger: [LedgerEntry.Shelf: Int32]
@@ -30,8 +31,9 @@ extension FileEventStore {
                 self.jobs = try sub("jobs")
                 self.quarantine = try sub("quarantine")
                 self.tmp = try sub("tmp")
+                self.journal = try sub("journal")
                 let ledgerRoot = try FileSystem.openDirectory("ledger", in: root, label: "\(path)/ledger")
-                defer { close(ledgerRoot) }
+                defer { closeDescriptor(ledgerRoot) }
                 var shelves: [LedgerEntry.Shelf: Int32] = [:]
                 for shelf in LedgerEntry.Shelf.allCases {
                     let fd = try FileSystem.openDirectory(shelf.rawValue, in: ledgerRoot, label: "\(path)/ledger/\(shelf.rawValue)")
@@ -41,7 +43,7 @@ extension FileEventStore {
                 self.ledger = shelves
                 let state = try FileSystem.openDirectory("state", in: root, label: "\(path)/state")
                 let lock = Result { try Self.takeOwnership(state: state, label: "\(path)/state/lock") }
-                close(state)
+                closeDescriptor(state)
                 self.lock = try lock.get()
                 opened.append(self.lock)
                 self.root = root
@@ -50,17 +52,17 @@ extension FileEventStore {
                 // Names that were visible but perhaps not yet flushed when a previous process died are made
                 // durable before any of them can be reported as a duplicate.
                 let shelfDirs = shelves.map { ($0.value, "ledger/\($0.key.rawValue)/") }
-                for (fd, label) in [(self.events, "events/"), (self.jobs, "jobs/"), (self.quarantine, "quarantine/"), (root, path)] + shelfDirs {
+                for (fd, label) in [(self.events, "events/"), (self.jobs, "jobs/"), (self.quarantine, "quarantine/"), (self.journal, "journal/"), (root, path)] + shelfDirs {
                     try FileSystem.syncDirectory(fd, label: label)
                 }
             } catch {
-                for fd in opened { close(fd) }
+                for fd in opened { closeDescriptor(fd) }
                 throw error
             }
         }
 
         deinit {
-            for fd in [self.lock, self.events, self.jobs, self.quarantine, self.tmp, self.root] + Array(self.ledger.values) { close(fd) }
+            for fd in [self.lock, self.events, self.jobs, self.quarantine, self.tmp, self.journal, self.root] + Array(self.ledger.values) { closeDescriptor(fd) }
         }
 
         /// Opens `state/lock` and takes an exclusive `flock` on it, recording this process's id.
@@ -71,7 +73,7 @@ extension FileEventStore {
                 let code = errno
                 var buffer = [UInt8](repeating: 0, count: 32)
                 let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, 31, 0) }
-                close(fd)
+                closeDescriptor(fd)
                 let owner = count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self).trimmingSuffixNewlines() : "another process"
                 if code == EWOULDBLOCK {
                     throw WebhookError(
@@ -108,4 +110,9 @@ extension String {
         while text.last?.isNewline == true { text.removeLast() }
         return text
     }
+}
+
+/// `close(2)`; named apart from ``FileEventStore/close()``, which nested types would otherwise find first.
+private func closeDescriptor(_ fd: Int32) {
+    close(fd)
 }

@@ -13,14 +13,9 @@ extension FileEventStore {
     public func updateLedger(_ entry: LedgerEntry) async throws {
         let name = StorageName.fileName(for: entry.eventId)
         let bytes = try Self.encode(entry)
-        try await self.io {
-            // Write the new shelf first, then take the old copies away: a crash in between leaves two
-            // copies, and the higher revision wins when they are read.
-            try self.placeLedger(bytes, as: name, on: entry.shelf)
-            for shelf in LedgerEntry.Shelf.allCases where shelf != entry.shelf {
-                try self.removeLedger(name, from: shelf)
-            }
-        }
+        // Through the journal, like a commit: the new shelf is written first, then the old copies are
+        // taken away; if both are ever seen, the higher revision wins when they are read.
+        _ = try await self.committer.submit(.ledger(name: name, shelf: entry.shelf, bytes: bytes))
     }
 
     public func ledgerEntry(eventId: String) async throws -> LedgerEntry? {
@@ -59,12 +54,6 @@ extension FileEventStore {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Array(try encoder.encode(entry)) + [0x0A]
-    }
-
-    func placeLedger(_ bytes: [UInt8], as name: String, on shelf: LedgerEntry.Shelf) throws {
-        let dir = self.dirs.ledger[shelf]!
-        try self.place(bytes, as: name, in: dir, label: "ledger/\(shelf.rawValue)")
-        try FileSystem.syncDirectory(dir, label: "ledger/\(shelf.rawValue)/")
     }
 
     func removeLedger(_ name: String, from shelf: LedgerEntry.Shelf) throws {

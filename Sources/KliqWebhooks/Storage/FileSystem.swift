@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CKliqSystem
 
 /// A failed system call: which operation, on what, and `errno`.
 struct SystemCallError: Error, Sendable, CustomStringConvertible {
@@ -40,8 +41,9 @@ enum FileSystem {
         return fd
     }
 
-    /// Writes `bytes` to a new file `name` in `directory` (mode 0600) and flushes it to disk.
-    static func writeNewFile(_ bytes: [UInt8], named name: String, in directory: Int32, label: String) throws(SystemCallError) {
+    /// Writes `bytes` to a new file `name` in `directory` (mode 0600) and, unless `flush` is false (the
+    /// journal already holds them), flushes it to disk.
+    static func writeNewFile(_ bytes: [UInt8], named name: String, in directory: Int32, label: String, flush: Bool = true) throws(SystemCallError) {
         let fd = openat(directory, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         try check(fd, "create", label)
         var failure: SystemCallError?
@@ -57,7 +59,7 @@ enum FileSystem {
                 offset += written
             }
         }
-        if failure == nil, fsync(fd) < 0 { failure = SystemCallError(operation: "fsync", path: label, errno: errno) }
+        if failure == nil, flush, fsync(fd) < 0 { failure = SystemCallError(operation: "fsync", path: label, errno: errno) }
         close(fd)
         if let failure {
             unlinkat(directory, name, 0)
@@ -91,10 +93,35 @@ enum FileSystem {
         try check(fsync(fd), "fsync directory", label)
     }
 
+    /// Flushes every file and directory of the file system holding `fd` (one call, however many files).
+    static func syncFileSystem(_ fd: Int32, label: String) throws(SystemCallError) {
+        try check(ckliq_syncfs(fd), "syncfs", label)
+    }
+
     /// The names in a directory (no `.`/`..`).
     static func list(_ path: String) -> [String] {
         guard let dir = opendir(path) else { return [] }
         defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// The names in the open directory `fd` (no `.`/`..`).
+    static func list(at fd: Int32) -> [String] {
+        let copy = dup(fd)
+        guard copy >= 0 else { return [] }
+        guard let dir = fdopendir(copy) else {
+            close(copy)
+            return []
+        }
+        defer { closedir(dir) }
+        rewinddir(dir)
         var names: [String] = []
         while let entry = readdir(dir) {
             let name = withUnsafePointer(to: entry.pointee.d_name) {

@@ -1,0 +1,141 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Applying journal records to the files. Every record reaches the journal, flushed, before any of its
+/// files are touched, so these writes need no flush of their own: each file is written to `tmp/` and
+/// renamed or linked into place (readers only ever see whole files), and a crash before the next
+/// checkpoint is repaired by replaying the journal at start-up.
+extension FileEventStore.Directories {
+    /// Applies a record that is durable in the journal. `replaying` is start-up: then files may
+    /// already hold the record, in part or whole, or (after a power loss) be cut short, and applying
+    /// repairs them.
+    func apply(_ record: JournalRecord, replaying: Bool) throws -> Outcome {
+        switch record {
+        case .event(let name, let body, let job, let ledger):
+            if let ledger { try self.applyLedger(ledger, as: name, on: .active, replaying: replaying) }
+            let outcome: Outcome
+            if replaying {
+                if try FileSystem.readFile(named: name, in: self.events, label: "events/\(name)") != body {
+                    try self.place(body, as: name, in: self.events, label: "events")
+                }
+                outcome = .accepted
+            } else {
+                do {
+                    outcome = try self.link(body, as: name)
+                } catch {
+                    if ledger != nil { self.unlinkLedger(name, from: .active) }
+                    throw error
+                }
+                if outcome == .duplicate, ledger != nil { self.unlinkLedger(name, from: .active) }
+            }
+            if let job, outcome == .accepted {
+                do {
+                    try self.applyJob(job)
+                } catch {
+                    if !replaying {
+                        unlinkat(self.events, name, 0)
+                        if ledger != nil { self.unlinkLedger(name, from: .active) }
+                    }
+                    throw error
+                }
+            }
+            return outcome
+        case .job(let job):
+            try self.applyJob(job)
+            return .duplicate
+        case .ledger(let name, let shelf, let bytes):
+            try self.applyLedger(bytes, as: name, on: shelf, replaying: replaying)
+            return .accepted
+        }
+    }
+
+    /// Takes back what ``apply(_:replaying:)`` wrote for a record that is leaving the journal. A job
+    /// state is not taken back: it is only ever replaced by a later one, which stays correct.
+    func undo(_ record: JournalRecord) {
+        if case .event(let name, _, _, let ledger) = record {
+            unlinkat(self.events, name, 0)
+            if ledger != nil { self.unlinkLedger(name, from: .active) }
+        }
+    }
+
+    /// Writes the body to `tmp/` and links it to `events/<name>`; an existing name means a duplicate.
+    private func link(_ body: [UInt8], as name: String) throws -> Outcome {
+        let temporary = FileSystem.temporaryName()
+        try FileSystem.writeNewFile(body, named: temporary, in: self.tmp, label: "tmp/\(temporary)", flush: false)
+        defer { unlinkat(self.tmp, temporary, 0) }
+        if linkat(self.tmp, temporary, self.events, name, 0) < 0 {
+            if errno == EEXIST { return .duplicate }
+            throw SystemCallError(operation: "link", path: "events/\(name)", errno: errno)
+        }
+        return .accepted
+    }
+
+    /// Replaces `jobs/<name>` when `job` is later than what is stored (or what is stored is unreadable).
+    private func applyJob(_ job: JournalRecord.JobWrite) throws {
+        if let stored = try FileSystem.readFile(named: job.name, in: self.jobs, label: "jobs/\(job.name)"),
+            let order = JobRecord.order(ofStored: stored), order >= job.order
+        {
+            return
+        }
+        try self.place(job.bytes, as: job.name, in: self.jobs, label: "jobs")
+    }
+
+    /// Puts a ledger entry on `shelf` and takes its older copies off the other shelves. Replaying, an
+    /// entry is skipped when a copy with a higher revision exists (the transitions after it were applied).
+    private func applyLedger(_ bytes: [UInt8], as name: String, on shelf: LedgerEntry.Shelf, replaying: Bool) throws {
+        if replaying, let revision = Self.revision(of: bytes) {
+            let newer = LedgerEntry.Shelf.allCases.contains { other in
+                guard let stored = try? FileSystem.readFile(named: name, in: self.ledger[other]!, label: ""),
+                    let storedRevision = Self.revision(of: stored)
+                else { return false }
+                return storedRevision > revision
+            }
+            if newer { return }
+        }
+        try self.place(bytes, as: name, in: self.ledger[shelf]!, label: "ledger/\(shelf.rawValue)")
+        for other in LedgerEntry.Shelf.allCases where other != shelf { self.unlinkLedger(name, from: other) }
+    }
+
+    private func unlinkLedger(_ name: String, from shelf: LedgerEntry.Shelf) {
+        unlinkat(self.ledger[shelf]!, name, 0)
+    }
+
+    private static func revision(of bytes: [UInt8]) -> Int? {
+        (try? JSONDecoder().decode(LedgerEntry.self, from: Data(bytes)))?.revision
+    }
+
+    /// Writes `bytes` to `tmp/` and renames it over `name` in `directory`; flushed first when `flush`.
+    func place(_ bytes: [UInt8], as name: String, in directory: Int32, label: String, flush: Bool = false) throws {
+        let temporary = FileSystem.temporaryName()
+        try FileSystem.writeNewFile(bytes, named: temporary, in: self.tmp, label: "tmp/\(temporary)", flush: flush)
+        if renameat(self.tmp, temporary, directory, name) < 0 {
+            let error = SystemCallError(operation: "rename", path: "\(label)/\(name)", errno: errno)
+            unlinkat(self.tmp, temporary, 0)
+            throw error
+        }
+    }
+
+    /// Replays every journal segment left by an earlier process, makes the result durable, and deletes
+    /// the segments. Returns the sequence number for the next segment.
+    func replayJournal() throws -> UInt64 {
+        let segments = FileSystem.list(at: self.journal).compactMap { name in JournalFormat.sequence(ofSegment: name).map { ($0, name) } }
+            .sorted { $0.0 < $1.0 }
+        guard let last = segments.last else { return 1 }
+        for (_, name) in segments {
+            guard let bytes = try FileSystem.readFile(named: name, in: self.journal, label: "journal/\(name)") else { continue }
+            for record in JournalFormat.decode(bytes).records { _ = try self.apply(record, replaying: true) }
+        }
+        try FileSystem.syncFileSystem(self.root, label: "data directory")
+        for (_, name) in segments { unlinkat(self.journal, name, 0) }
+        try FileSystem.syncDirectory(self.journal, label: "journal/")
+        return last.0 + 1
+    }
+}

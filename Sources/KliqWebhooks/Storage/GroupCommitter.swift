@@ -1,0 +1,326 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Synchronization
+
+/// Group commit for the file store: one thread appends every record that arrived since its last
+/// flush to the journal with a single write and a single `fdatasync`, applies them to the files, and
+/// only then resumes each caller. One disk flush covers a whole batch, however many deliveries arrived
+/// meanwhile; under no load a batch is one record and a commit costs one flush.
+///
+/// Segments are checkpointed in the background: when the current one is large or old, a new one is
+/// started, the file system is flushed (`syncfs`), and the older segments are deleted. Start-up replays
+/// whatever segments are left, so its cost depends on the un-checkpointed tail, never on history.
+///
+/// A failed write or flush is rolled back (the segment is truncated to where the batch began) and
+/// every caller of the batch gets the error; a record whose files cannot be applied is taken back out
+/// of the journal, so a failed commit leaves nothing behind. If the journal itself cannot be put right,
+/// the committer refuses all further work until the process restarts (start-up repairs it).
+final class GroupCommitter: @unchecked Sendable {
+    /// How the committer applies records to the files, takes one back, and flushes the file system.
+    struct Hooks: Sendable {
+        var apply: @Sendable (JournalRecord) throws -> Outcome
+        var undo: @Sendable (JournalRecord) -> Void
+        var syncFileSystem: @Sendable () throws -> Void
+    }
+
+    private struct Pending {
+        var record: JournalRecord
+        var continuation: CheckedContinuation<Outcome, any Error>
+    }
+
+    // Guarded by `mutex`.
+    private var queue: [Pending] = []
+    private var stopped = false
+    private var finished = false
+    private var checkpointOnStop = false
+    private var broken: WebhookError?
+    private var checkpointRunning = false
+    private var mutex = pthread_mutex_t()
+    private var cond = pthread_cond_t()
+
+    /// Journal flushes so far, and the records they made durable (records / flushes is the batch size).
+    let flushes = Atomic<Int>(0)
+    let records = Atomic<Int>(0)
+
+    // Owned by the committer thread.
+    private let journal: Int32
+    private let hooks: Hooks
+    private let segmentLimit: Int
+    private let interval: Double
+    private let maxBatchBytes = 16 << 20
+    private var segment: Int32 = -1
+    private var sequence: UInt64
+    private var size = 0
+    private var openedAt = 0.0
+    private var retired: [UInt64] = []
+    private var encoded: [UInt8] = []
+
+    /// Starts the committer on a fresh segment `firstSequence` in the open `journal/` directory.
+    init(journal: Int32, firstSequence: UInt64, segmentLimit: Int, checkpointInterval: Double, hooks: Hooks) throws {
+        self.journal = journal
+        self.hooks = hooks
+        self.segmentLimit = segmentLimit
+        self.interval = checkpointInterval
+        self.sequence = firstSequence
+        pthread_mutex_init(&self.mutex, nil)
+        pthread_cond_init(&self.cond, nil)
+        try self.openSegment()
+        // Unowned: the owner's `stop` waits for this thread, so it never outlives the committer, and
+        // releasing the store releases its data directory (and ownership lock) at once.
+        let thread = Thread { [unowned self] in self.loop() }
+        thread.name = "kliq-journal"
+        thread.start()
+    }
+
+    /// Makes `record` durable and applies it; returns what applying it decided.
+    func submit(_ record: JournalRecord) async throws -> Outcome {
+        try await withCheckedThrowingContinuation { continuation in
+            pthread_mutex_lock(&self.mutex)
+            if let broken = self.broken ?? (self.stopped ? WebhookError(.storageUnavailable, "the store is closed") : nil) {
+                pthread_mutex_unlock(&self.mutex)
+                continuation.resume(throwing: broken)
+                return
+            }
+            self.queue.append(Pending(record: record, continuation: continuation))
+            pthread_cond_broadcast(&self.cond)
+            pthread_mutex_unlock(&self.mutex)
+        }
+    }
+
+    /// Throws when the journal could not be repaired after a failure (for readiness).
+    func checkHealth() throws {
+        pthread_mutex_lock(&self.mutex)
+        let broken = self.broken
+        pthread_mutex_unlock(&self.mutex)
+        if let broken { throw broken }
+    }
+
+    /// Finishes queued work, waits for a running checkpoint and stops the thread; with `checkpoint`,
+    /// first checkpoints everything so the next start has nothing to replay. Blocks: call it off the
+    /// cooperative pool. Idempotent.
+    func stop(checkpoint: Bool) {
+        pthread_mutex_lock(&self.mutex)
+        self.stopped = true
+        self.checkpointOnStop = self.checkpointOnStop || checkpoint
+        pthread_cond_broadcast(&self.cond)
+        while !self.finished { pthread_cond_wait(&self.cond, &self.mutex) }
+        pthread_mutex_unlock(&self.mutex)
+    }
+
+    private func loop() {
+        while true {
+            pthread_mutex_lock(&self.mutex)
+            if self.queue.isEmpty && !self.stopped {
+                var deadline = timespec()
+                clock_gettime(CLOCK_REALTIME, &deadline)
+                deadline.tv_sec += max(1, Int(self.interval / 4))
+                pthread_cond_timedwait(&self.cond, &self.mutex, &deadline)
+            }
+            var taken = 0
+            var bytes = 0
+            while taken < self.queue.count && (taken == 0 || bytes < self.maxBatchBytes) {
+                bytes += self.queue[taken].record.encodedSize
+                taken += 1
+            }
+            let batch = Array(self.queue[0..<taken])
+            self.queue.removeFirst(taken)
+            let stop = self.stopped && self.queue.isEmpty && batch.isEmpty
+            let checkpoint = self.checkpointOnStop
+            pthread_mutex_unlock(&self.mutex)
+
+            if !batch.isEmpty { self.commit(batch) }
+            if stop {
+                self.finish(checkpoint: checkpoint)
+                pthread_mutex_lock(&self.mutex)
+                self.finished = true
+                pthread_cond_broadcast(&self.cond)
+                pthread_mutex_unlock(&self.mutex)
+                return
+            }
+            self.maybeRotate()
+        }
+    }
+
+    /// Writes, flushes and applies one batch, then resumes its callers.
+    private func commit(_ batch: [Pending]) {
+        let start = self.size
+        self.encoded.removeAll(keepingCapacity: true)
+        for pending in batch { JournalFormat.append(pending.record, to: &self.encoded) }
+        if let error = self.writeAndFlush(self.encoded, at: start) {
+            self.rollBack(to: start, after: error)
+            for pending in batch { pending.continuation.resume(throwing: error) }
+            return
+        }
+        self.size = start + self.encoded.count
+        self.flushes.add(1, ordering: .relaxed)
+        self.records.add(batch.count, ordering: .relaxed)
+        var results: [Result<Outcome, any Error>] = []
+        results.reserveCapacity(batch.count)
+        for pending in batch { results.append(Result { try self.hooks.apply(pending.record) }) }
+        let failed = results.indices.filter { if case .failure = results[$0] { return true } else { return false } }
+        if !failed.isEmpty {
+            // Take the failed records back out: rewrite the batch without them.
+            for index in failed { self.hooks.undo(batch[index].record) }
+            self.encoded.removeAll(keepingCapacity: true)
+            for index in results.indices where !failed.contains(index) { JournalFormat.append(batch[index].record, to: &self.encoded) }
+            if ftruncate(self.segment, off_t(start)) < 0 {
+                self.fail(SystemCallError(operation: "truncate", path: "journal/\(JournalFormat.segmentName(self.sequence))", errno: errno))
+                for index in results.indices where !failed.contains(index) { results[index] = .failure(self.broken!) }
+            } else if let error = self.writeAndFlush(self.encoded, at: start) {
+                self.rollBack(to: start, after: error)
+                for index in results.indices where !failed.contains(index) {
+                    self.hooks.undo(batch[index].record)
+                    results[index] = .failure(error)
+                }
+            } else {
+                self.size = start + self.encoded.count
+            }
+        }
+        for (pending, result) in zip(batch, results) {
+            pending.continuation.resume(with: result.mapError { Self.storageError($0) })
+        }
+    }
+
+    private func writeAndFlush(_ bytes: [UInt8], at offset: Int) -> WebhookError? {
+        func storageError(_ error: SystemCallError) -> WebhookError {
+            WebhookError(.storageUnavailable, "cannot write to the data directory: \(error)", underlying: error)
+        }
+        let label = "journal/\(JournalFormat.segmentName(self.sequence))"
+        var written = 0
+        let failure: SystemCallError? = bytes.withUnsafeBytes { buffer in
+            while written < buffer.count {
+                let count = pwrite(self.segment, buffer.baseAddress! + written, buffer.count - written, off_t(offset + written))
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    return SystemCallError(operation: "write", path: label, errno: errno)
+                }
+                written += count
+            }
+            return nil
+        }
+        if let failure { return storageError(failure) }
+        if fdatasync(self.segment) < 0 { return storageError(SystemCallError(operation: "fdatasync", path: label, errno: errno)) }
+        return nil
+    }
+
+    /// Cuts the segment back to `offset` after a failed write; if even that fails, stops taking work.
+    private func rollBack(to offset: Int, after error: WebhookError) {
+        if ftruncate(self.segment, off_t(offset)) < 0 || fdatasync(self.segment) < 0 {
+            self.fail(SystemCallError(operation: "truncate", path: "journal/\(JournalFormat.segmentName(self.sequence))", errno: errno))
+        }
+    }
+
+    private func fail(_ error: SystemCallError) {
+        pthread_mutex_lock(&self.mutex)
+        self.broken = WebhookError(
+            .storageUnavailable,
+            "the journal could not be repaired after a failed write (\(error)); restart the service, which replays it",
+            underlying: error
+        )
+        pthread_mutex_unlock(&self.mutex)
+    }
+
+    static func storageError(_ error: any Error) -> any Error {
+        if let error = error as? SystemCallError {
+            return WebhookError(.storageUnavailable, "cannot write to the data directory: \(error)", underlying: error)
+        }
+        return error
+    }
+
+    // MARK: Segments and checkpoints
+
+    private func openSegment() throws {
+        let name = JournalFormat.segmentName(self.sequence)
+        let fd = openat(self.journal, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        try FileSystem.check(fd, "create", "journal/\(name)")
+        let written = JournalFormat.magic.withUnsafeBytes { pwrite(fd, $0.baseAddress!, $0.count, 0) }
+        if written != JournalFormat.magic.count || fdatasync(fd) < 0 || fsync(self.journal) < 0 {
+            let error = SystemCallError(operation: "write", path: "journal/\(name)", errno: errno)
+            closeDescriptor(fd)
+            unlinkat(self.journal, name, 0)
+            throw error
+        }
+        self.segment = fd
+        self.size = JournalFormat.magic.count
+        self.openedAt = Self.now()
+    }
+
+    /// Starts a new segment and checkpoints the old ones in the background, when the current one is
+    /// large or old enough and no checkpoint is running.
+    private func maybeRotate() {
+        guard self.size > JournalFormat.magic.count,
+            self.size >= self.segmentLimit || Self.now() - self.openedAt >= self.interval
+        else { return }
+        pthread_mutex_lock(&self.mutex)
+        let busy = self.checkpointRunning
+        if !busy { self.checkpointRunning = true }
+        let forgotten = self.forgotten
+        self.forgotten = []
+        pthread_mutex_unlock(&self.mutex)
+        self.retired.removeAll { forgotten.contains($0) }
+        guard !busy else { return }
+        let old = (self.segment, self.sequence)
+        self.sequence += 1
+        do {
+            try self.openSegment()
+        } catch {
+            // Keep appending to the old segment; try again after the next batch.
+            self.sequence -= 1
+            pthread_mutex_lock(&self.mutex)
+            self.checkpointRunning = false
+            pthread_mutex_unlock(&self.mutex)
+            return
+        }
+        closeDescriptor(old.0)
+        self.retired.append(old.1)
+        let segments = self.retired
+        Thread.detachNewThread { [unowned self] in
+            let done = self.checkpoint(segments)
+            pthread_mutex_lock(&self.mutex)
+            if done { self.forgotten.formUnion(segments) }
+            self.checkpointRunning = false
+            pthread_cond_broadcast(&self.cond)
+            pthread_mutex_unlock(&self.mutex)
+        }
+    }
+
+    /// Everything in `segments` has been applied to the files: flush the file system, then delete them.
+    private func checkpoint(_ segments: [UInt64]) -> Bool {
+        do {
+            try self.hooks.syncFileSystem()
+        } catch {
+            return false  // The segments stay; start-up or the next checkpoint covers them.
+        }
+        for sequence in segments { unlinkat(self.journal, JournalFormat.segmentName(sequence), 0) }
+        fsync(self.journal)
+        return true
+    }
+
+    /// Segments a background checkpoint deleted; `retired` belongs to the committer thread, so the
+    /// checkpoint thread hands them over here. Guarded by `mutex`.
+    private var forgotten: Set<UInt64> = []
+
+    private func finish(checkpoint: Bool) {
+        pthread_mutex_lock(&self.mutex)
+        while self.checkpointRunning { pthread_cond_wait(&self.cond, &self.mutex) }
+        let forgotten = self.forgotten
+        pthread_mutex_unlock(&self.mutex)
+        closeDescriptor(self.segment)
+        if checkpoint { _ = self.checkpoint(self.retired.filter { !forgotten.contains($0) } + [self.sequence]) }
+    }
+
+    private static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+/// `close(2)`; named apart from ``GroupCommitter/close()``.
+private func closeDescriptor(_ fd: Int32) {
+    close(fd)
+}
