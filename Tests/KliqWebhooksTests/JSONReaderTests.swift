@@ -1,4 +1,5 @@
 @testable import KliqWebhooks
+import KliqWebhooksTesting
 import Testing
 
 struct JSONReaderTests {
@@ -21,6 +22,9 @@ struct JSONReaderTests {
         ("overlong UTF-8", [0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xC0, 0xAF, 0x22, 0x7D]),
         ("UTF-8 surrogate", [0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xED, 0xA0, 0x80, 0x22, 0x7D]),
         ("duplicate key", Array(#"{"id":"a","id":"b"}"#.utf8)),
+        ("duplicate key, one escaped", Array(#"{"id":"a","\u0069d":"b"}"#.utf8)),
+        ("duplicate key in a nested, skipped object", Array(#"{"data":{"result":[{"x":1,"y":2,"x":3}]}}"#.utf8)),
+        ("duplicate key after sixteen others", Array(("{" + (0..<40).map { "\"k\($0)\":\($0)" }.joined(separator: ",") + ",\"k7\":0}").utf8)),
         ("too deep", Array((String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)).utf8)),
         ("huge number", Array(("[1" + String(repeating: "0", count: 600) + "]").utf8)),
     ]
@@ -50,6 +54,29 @@ struct JSONReaderTests {
         #expect(value["a"] == .array([.number(1), .bool(false), .null]))
         #expect(value["o"] == .object([:]))
         #expect(value["missing"] == nil)
+    }
+
+    @Test func keysThatOnlyLookAlikeAreNotDuplicates() throws {
+        // Same length, different bytes; a prefix; sibling objects reusing keys; escapes that differ.
+        let text = #"{"ab":1,"ba":2,"a":3,"o":[{"ab":1},{"ab":2}],"\u0061c":4,"x":{"ab":{"ab":1}}}"#
+        try JSONReader(Array(text.utf8)).validate()
+        let many = "{" + (0..<40).map { "\"k\($0)\":{\"k\($0)\":1}" }.joined(separator: ",") + "}"
+        try JSONReader(Array(many.utf8)).validate()
+    }
+
+    /// Members of a range inside already-checked text, read without checking again, are the same.
+    @Test func checkedMembersMatchFullyCheckedOnes() throws {
+        for fixture in try fixtures.all() {
+            let body = fixture.body
+            let reader = JSONReader(body)
+            guard let data = try reader.members().first(where: { $0.key == "data" })?.value, body[data.lowerBound] == UInt8(ascii: "{") else {
+                continue
+            }
+            let full = try reader.members(of: data)
+            let quick = try reader.members(of: data, checked: true)
+            #expect(full.map(\.key) == quick.map(\.key), "\(fixture.name)")
+            #expect(full.map(\.value) == quick.map(\.value), "\(fixture.name)")
+        }
     }
 
     @Test func acceptsModerateNesting() throws {

@@ -4,6 +4,12 @@ extension JSONReader {
         let reader: JSONReader
         var index: Int
         let end: Int
+        /// The text was already checked (by an earlier pass over an enclosing range): values are skipped
+        /// by their structure alone, without checking them again.
+        var trusted = false
+        /// Keys of the objects being read, innermost last (as byte ranges, quotes included): the
+        /// duplicate-key check compares bytes, with one buffer for the whole document.
+        var keys: [Range<Int>] = []
 
         var peek: UInt8? { self.index < self.end ? self.reader.bytes[self.index] : nil }
 
@@ -31,6 +37,7 @@ extension JSONReader {
         }
 
         mutating func skipValue(depth: Int) throws(SyntaxError) {
+            if self.trusted { return self.skipChecked() }
             guard let byte = self.peek else { throw self.error("unexpected end of input") }
             switch byte {
             case UInt8(ascii: "{"):
@@ -81,7 +88,9 @@ extension JSONReader {
             guard depth < self.reader.maxDepth else { throw self.error("nesting deeper than \(self.reader.maxDepth)") }
             try self.expect(UInt8(ascii: "{"), "an object")
             var members: [Member] = []
-            var seen = Set<String>()
+            let base = self.keys.count
+            defer { self.keys.removeSubrange(base...) }
+            var seen: Set<String>?  // only for objects with many keys
             self.skipWhitespace()
             if self.peek == UInt8(ascii: "}") {
                 self.index += 1
@@ -91,21 +100,93 @@ extension JSONReader {
                 self.skipWhitespace()
                 guard self.peek == UInt8(ascii: "\"") else { throw self.error("expected a string key") }
                 let keyStart = self.index
-                let key = try self.parseString()
-                guard seen.insert(key).inserted else {
-                    throw SyntaxError(reason: "duplicate key \"\(key.prefix(64))\"", offset: keyStart)
+                let key: String?
+                if collect { key = try self.parseString() } else { try self.skipString(); key = nil }
+                let keyRange = keyStart..<self.index
+                if !self.trusted, try self.isDuplicate(keyRange, base: base, seen: &seen) {
+                    let name: String
+                    if let key { name = key } else { name = try self.decodeKey(keyRange) }
+                    throw SyntaxError(reason: "duplicate key \"\(name.prefix(64))\"", offset: keyStart)
                 }
+                self.keys.append(keyRange)
                 self.skipWhitespace()
                 try self.expect(UInt8(ascii: ":"), "':'")
                 self.skipWhitespace()
                 let valueStart = self.index
                 try self.skipValue(depth: depth + 1)
-                if collect { members.append(Member(key: key, value: valueStart..<self.index)) }
+                if let key { members.append(Member(key: key, value: valueStart..<self.index)) }
                 self.skipWhitespace()
                 guard let next = self.peek else { throw self.error("unterminated object") }
                 self.index += 1
                 if next == UInt8(ascii: "}") { return members }
                 guard next == UInt8(ascii: ",") else { throw SyntaxError(reason: "expected ',' or '}'", offset: self.index - 1) }
+            }
+        }
+
+        /// Whether the key at `range` equals one already read in this object (keys since `base`).
+        /// Keys are compared as bytes; a key with an escape is compared decoded. Past 16 keys, a set of
+        /// decoded keys takes over, so a huge object costs linear time.
+        private func isDuplicate(_ range: Range<Int>, base: Int, seen: inout Set<String>?) throws(SyntaxError) -> Bool {
+            let count = self.keys.count - base
+            if count >= 16 {
+                if seen == nil {
+                    var set = Set<String>()
+                    for earlier in self.keys[base...] { set.insert(try self.decodeKey(earlier)) }
+                    seen = set
+                }
+                return !seen!.insert(try self.decodeKey(range)).inserted
+            }
+            let bytes = self.reader.bytes
+            let escaped = bytes[range].contains(UInt8(ascii: "\\"))
+            for earlier in self.keys[base...] {
+                if escaped || bytes[earlier].contains(UInt8(ascii: "\\")) {
+                    if try self.decodeKey(earlier) == self.decodeKey(range) { return true }
+                } else if earlier.count == range.count, bytes[earlier].elementsEqual(bytes[range]) {
+                    return true
+                }
+            }
+            return false
+        }
+
+        private func decodeKey(_ range: Range<Int>) throws(SyntaxError) -> String {
+            var cursor = Cursor(reader: self.reader, index: range.lowerBound, end: range.upperBound)
+            return try cursor.parseString()
+        }
+
+        /// Skips one value of text already checked: strings and nesting are followed, nothing is validated.
+        private mutating func skipChecked() {
+            let bytes = self.reader.bytes
+            var depth = 0
+            while self.index < self.end {
+                let byte = bytes[self.index]
+                switch byte {
+                case UInt8(ascii: "\""):
+                    self.index += 1
+                    while self.index < self.end, bytes[self.index] != UInt8(ascii: "\"") {
+                        self.index += bytes[self.index] == UInt8(ascii: "\\") ? 2 : 1
+                    }
+                    self.index += 1
+                    if depth == 0 { return }
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    depth += 1
+                    self.index += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    if depth == 0 { return }
+                    depth -= 1
+                    self.index += 1
+                    if depth == 0 { return }
+                case UInt8(ascii: ","):
+                    if depth == 0 { return }
+                    self.index += 1
+                default:
+                    self.index += 1
+                    // A scalar at the top ends where a delimiter or whitespace begins.
+                    if depth == 0, let next = self.peek,
+                        next == UInt8(ascii: ",") || next == UInt8(ascii: "}") || next == UInt8(ascii: "]") || next <= 0x20
+                    {
+                        return
+                    }
+                }
             }
         }
 

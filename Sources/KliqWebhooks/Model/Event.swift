@@ -77,7 +77,7 @@ public struct Event: Sendable {
     public var visitId: String? { self.dataMember("visitId").flatMap { JSONReader(self.rawBody).string(at: $0) } }
 
     private static func members(of range: Range<Int>?, in reader: JSONReader) -> [String: Range<Int>] {
-        guard let range, let members = try? reader.members(of: range) else { return [:] }
+        guard let range, let members = try? reader.members(of: range, checked: true) else { return [:] }
         var result: [String: Range<Int>] = [:]
         for member in members { result[member.key] = member.value }
         return result
