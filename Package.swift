@@ -31,6 +31,13 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
+        // Microbenchmarks of the hot path: `swift run -c release kliq-microbenchmarks` (see BENCHMARKS.md).
+        .executableTarget(
+            name: "kliq-microbenchmarks",
+            dependencies: ["KliqWebhooks"],
+            path: "Benchmarks/Micro",
+            swiftSettings: swiftSettings
+        ),
         .systemLibrary(
             name: "COpenSSL",
             pkgConfig: "openssl",

@@ -38,7 +38,7 @@ if opens:
     out.append("")
 if "kliq-large" in rows:
     r = rows["kliq-large"]
-    out += ["### 4. 500 KB results (5,000 detections, wrk -c16)", "",
+    out += ["### 4. 500 KB results (~500 KB bodies, 2,800 detections; wrk -c16)", "",
             f"{r['rps']:,.0f} accepted/s, p99 {r['p99']:.1f} ms, non-2xx {r['non2xx']}, peak RSS {r['rss_mib']} MiB.", ""]
 if "kliq-full" in rows:
     e, full = rows["kliq-empty"], rows["kliq-full"]

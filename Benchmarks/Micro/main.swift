@@ -1,0 +1,109 @@
+// Microbenchmarks of the delivery hot path, in release mode:
+//   swift run -c release kliq-microbenchmarks [SECONDS_PER_CASE=1]
+// Each case runs for the given time in 5 rounds after a warm-up; the median round is reported, with
+// the spread of the rounds. Compare cases within one run: these machines are shared and noisy.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import KliqWebhooks
+
+let seconds = CommandLine.arguments.dropFirst().first.flatMap(Double.init) ?? 1
+
+/// A realistic delivery: a completed shelf-detection job with `detections` detections.
+func delivery(_ id: Int, detections: Int) -> [UInt8] {
+    let items = (0..<detections).map { k in
+        #"{"objectName":"Product \#(k % 40)","confidence":0.9\#(k % 10),"boundingBox":{"x":\#(k % 1000),"y":5,"width":80,"height":200},"attributes":{"facings":\#(k % 4 + 1),"shelfPosition":"eye-level","priceTag":null}}"#
+    }.joined(separator: ",")
+    return Array(#"{"id":"evt_micro_\#(id)","type":"cv.job.completed","tenantId":"t_micro","timestamp":"2026-11-24T12:00:00Z","data":{"jobId":"job_micro_\#(id)","observationId":"obs_\#(id)","model":"shelf-detection-v2","status":"completed","result":{"detections":[\#(items)],"summary":{"totalProducts":\#(detections),"uniqueSKUs":40,"outOfStock":[],"complianceScore":0.82}}}}"#.utf8)
+}
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// Runs `body` (which does `batch` operations per call) repeatedly; prints the median time per operation.
+func measure(_ name: String, bytes: Int? = nil, batch: Int = 1, _ body: () throws -> Void) rethrows {
+    let warmEnd = now() + min(0.2, seconds / 5)
+    while now() < warmEnd { try body() }
+    var perOp: [Double] = []
+    for _ in 0..<5 {
+        var count = 0
+        let start = now()
+        let end = start + seconds / 5
+        repeat {
+            try body()
+            count += batch
+        } while now() < end
+        perOp.append((now() - start) / Double(count))
+    }
+    perOp.sort()
+    let median = perOp[2]
+    let size = bytes.map { String(format: "  %.0f MB/s", Double($0) / median / 1e6) } ?? ""
+    let spread = (perOp[4] - perOp[0]) / median * 100
+    print(String(format: "%-44@ %12.2f µs/op %12.0f op/s%@   (rounds ±%.0f%%)", name as NSString, median * 1e6, 1 / median, size as NSString, spread / 2))
+}
+
+func measureAsync(_ name: String, batch: Int, _ body: @escaping @Sendable () async throws -> Void) async throws {
+    var perOp: [Double] = []
+    for _ in 0..<5 {
+        var count = 0
+        let start = now()
+        let end = start + seconds / 5
+        repeat {
+            try await body()
+            count += batch
+        } while now() < end
+        perOp.append((now() - start) / Double(count))
+    }
+    perOp.sort()
+    let median = perOp[2]
+    print(String(format: "%-44@ %12.2f µs/op %12.0f op/s   (rounds ±%.0f%%)", name as NSString, median * 1e6, 1 / median, (perOp[4] - perOp[0]) / median * 50))
+}
+
+let secret = Secret("whsec_micro_secret")
+let verifier = try SignatureVerifier(secrets: [secret])
+let small = delivery(1, detections: 10)
+let large = delivery(2, detections: 2_800)
+print("bodies: \(small.count) B and \(large.count) B; \(seconds) s per case; Swift release build")
+
+for (label, body) in [("2 KB", small), ("500 KB", large)] {
+    let signature = SignatureVerifier.signature(for: body, secret: secret)
+    try measure("HMAC-SHA256 verify, \(label) body", bytes: body.count) { _ = try verifier.verify(signature: signature, body: body) }
+    try measure("envelope decode (Event(decoding:)), \(label)", bytes: body.count) { _ = try Event(decoding: body) }
+    let event = try Event(decoding: body)
+    measure("job record build (jobs/ document), \(label)", bytes: body.count) { _ = JobRecord(event: event) }
+    let document = JobRecord(event: event)!.bytes
+    try measure("job decode (Job(json:)), \(label)", bytes: document.count) { _ = try Job(json: JSONValue(parsing: document)) }
+}
+
+let directory = NSTemporaryDirectory() + "kliq-micro-\(getpid())"
+defer { try? FileManager.default.removeItem(atPath: directory) }
+let store = try FileEventStore(directory: directory)
+let events = try (0..<200_000).map { try Event(decoding: delivery(1_000 + $0, detections: 10)) }
+let next = Counter()
+try await measureAsync("store claim+write, one at a time (durable)", batch: 1) {
+    _ = try await store.commit(events[next.take()])
+}
+try await measureAsync("store claim+write, 64 concurrent (group commit)", batch: 64) {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for _ in 0..<64 {
+            let event = events[next.take()]
+            group.addTask { _ = try await store.commit(event) }
+        }
+        try await group.waitForAll()
+    }
+}
+
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func take() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        value += 1
+        return value - 1
+    }
+}
