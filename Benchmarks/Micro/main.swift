@@ -43,7 +43,13 @@ func measure(_ name: String, bytes: Int? = nil, batch: Int = 1, _ body: () throw
     let median = perOp[2]
     let size = bytes.map { String(format: "  %.0f MB/s", Double($0) / median / 1e6) } ?? ""
     let spread = (perOp[4] - perOp[0]) / median * 100
-    print(String(format: "%-44@ %12.2f µs/op %12.0f op/s%@   (rounds ±%.0f%%)", name as NSString, median * 1e6, 1 / median, size as NSString, spread / 2))
+    report(name, median, String(format: "%@   (rounds ±%.0f%%)", size as NSString, spread / 2))
+}
+
+/// One line: the case, time per operation, operations per second, and `extra`.
+func report(_ name: String, _ seconds: Double, _ extra: String) {
+    let label = name.padding(toLength: 48, withPad: " ", startingAt: 0)
+    print(label + String(format: "%12.2f µs/op %10.0f op/s", seconds * 1e6, 1 / seconds) + extra)
 }
 
 func measureAsync(_ name: String, batch: Int, _ body: @escaping @Sendable () async throws -> Void) async throws {
@@ -60,7 +66,7 @@ func measureAsync(_ name: String, batch: Int, _ body: @escaping @Sendable () asy
     }
     perOp.sort()
     let median = perOp[2]
-    print(String(format: "%-44@ %12.2f µs/op %12.0f op/s   (rounds ±%.0f%%)", name as NSString, median * 1e6, 1 / median, (perOp[4] - perOp[0]) / median * 50))
+    report(name, median, String(format: "   (rounds ±%.0f%%)", (perOp[4] - perOp[0]) / median * 50))
 }
 
 let secret = Secret("whsec_micro_secret")
