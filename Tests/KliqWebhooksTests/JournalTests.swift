@@ -116,6 +116,25 @@ struct JournalTests {
         _ = store
     }
 
+    /// A segment this version cannot read stops start-up with a clear error and is kept; a segment cut
+    /// short while its header was written holds nothing and is simply replaced.
+    @Test func anUnreadableSegmentIsKeptAndRefusedClearly() throws {
+        try FileManager.default.createDirectory(atPath: self.dir.file("journal"), withIntermediateDirectories: true)
+        let foreign = Array("KLIQJNL9".utf8) + [1, 2, 3]
+        try Data(foreign).write(to: URL(fileURLWithPath: self.dir.file("journal/0000000000000003.log")))
+        #expect {
+            _ = try FileEventStore(directory: self.dir.path)
+        } throws: { error in
+            let error = error as? WebhookError
+            return error?.code == .storageUnavailable && error?.message.contains("journal/0000000000000003.log") == true
+        }
+        #expect(self.dir.contents("journal/0000000000000003.log") == foreign)
+
+        try Data(Array("KLIQ".utf8)).write(to: URL(fileURLWithPath: self.dir.file("journal/0000000000000003.log")))
+        _ = try FileEventStore(directory: self.dir.path)
+        #expect(self.dir.names("journal") == ["0000000000000004.log"])
+    }
+
     /// Replaying a commit never drags a handler-ledger entry back to an earlier revision.
     @Test func replayKeepsALaterLedgerRevision() async throws {
         let ran = Mutex(0)

@@ -131,6 +131,13 @@ extension FileEventStore.Directories {
         guard let last = segments.last else { return 1 }
         for (_, name) in segments {
             guard let bytes = try FileSystem.readFile(named: name, in: self.journal, label: "journal/\(name)") else { continue }
+            // Never delete what this version cannot read (a segment from a newer version, say).
+            guard JournalFormat.isReadable(bytes) else {
+                throw WebhookError(
+                    .storageUnavailable,
+                    "journal/\(name) is not a journal segment this version can read; start the version that wrote it, which replays it"
+                )
+            }
             for record in JournalFormat.decode(bytes).records { _ = try self.apply(record, replaying: true) }
         }
         try FileSystem.syncFileSystem(self.root, label: "data directory")

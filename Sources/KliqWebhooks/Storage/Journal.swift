@@ -87,6 +87,13 @@ enum JournalFormat {
         write(crc, at: start + 4, in: &buffer)
     }
 
+    /// Whether `segment` starts like a segment this version writes. A file cut short before its
+    /// header was complete (a crash while creating it) counts: it holds nothing.
+    static func isReadable(_ segment: [UInt8]) -> Bool {
+        let head = segment.prefix(magic.count)
+        return head.elementsEqual(magic.prefix(head.count)) || head.allSatisfy { $0 == 0 }
+    }
+
     /// The records of one segment, and the offset where its valid part ends.
     static func decode(_ segment: [UInt8]) -> (records: [JournalRecord], validLength: Int) {
         guard segment.count >= magic.count, Array(segment[0..<magic.count]) == magic else { return ([], 0) }
