@@ -123,12 +123,14 @@ extension FileEventStore.Directories {
         }
     }
 
-    /// Replays every journal segment left by an earlier process, makes the result durable, and deletes
-    /// the segments. Returns the sequence number for the next segment.
-    func replayJournal() throws -> UInt64 {
+    /// Replays every journal segment left by an earlier process into the files. Returns the sequence
+    /// number for the next segment, and the replayed segments: they stay until a checkpoint has made
+    /// the files durable (the committer starts one at once, in the background), so start-up never
+    /// waits for a flush of the file system.
+    func replayJournal() throws -> (next: UInt64, replayed: [UInt64]) {
         let segments = FileSystem.list(at: self.journal).compactMap { name in JournalFormat.sequence(ofSegment: name).map { ($0, name) } }
             .sorted { $0.0 < $1.0 }
-        guard let last = segments.last else { return 1 }
+        guard let last = segments.last else { return (1, []) }
         for (_, name) in segments {
             guard let bytes = try FileSystem.readFile(named: name, in: self.journal, label: "journal/\(name)") else { continue }
             // Never delete what this version cannot read (a segment from a newer version, say).
@@ -140,9 +142,6 @@ extension FileEventStore.Directories {
             }
             for record in JournalFormat.decode(bytes).records { _ = try self.apply(record, replaying: true) }
         }
-        try FileSystem.syncFileSystem(self.root, label: "data directory")
-        for (_, name) in segments { unlinkat(self.journal, name, 0) }
-        try FileSystem.syncDirectory(self.journal, label: "journal/")
-        return last.0 + 1
+        return (last.0 + 1, segments.map(\.0))
     }
 }

@@ -61,15 +61,11 @@ public final class FileEventStore: EventStore {
         self.directory = directory
         do {
             let dirs = try Directories(path: directory)
-            let next = try dirs.replayJournal()
+            let replay = try dirs.replayJournal()
             self.committer = try GroupCommitter(
-                journal: dirs.journal, firstSequence: next, segmentLimit: configuration.checkpointBytes,
-                checkpointInterval: configuration.checkpointInterval.seconds,
-                hooks: .init(
-                    apply: { try dirs.apply($0, replaying: false) },
-                    undo: { dirs.undo($0) },
-                    syncFileSystem: { try FileSystem.syncFileSystem(dirs.root, label: "data directory") }
-                )
+                root: dirs.root, journal: dirs.journal, firstSequence: replay.next, replayed: replay.replayed,
+                segmentLimit: configuration.checkpointBytes, checkpointInterval: configuration.checkpointInterval.seconds,
+                hooks: .init(apply: { try dirs.apply($0, replaying: false) }, undo: { dirs.undo($0) })
             )
             self.dirs = dirs
         } catch let error as WebhookError {
@@ -81,8 +77,8 @@ public final class FileEventStore: EventStore {
     }
 
     deinit {
-        // Quick: nothing is queued once the last reference is gone. What was not checkpointed is
-        // replayed by the next start.
+        // Quick: nothing is queued once the last reference is gone, and a running checkpoint is not
+        // waited for. What was not checkpointed is replayed by the next start.
         self.committer.stop(checkpoint: false)
     }
 

@@ -20,11 +20,39 @@ import Synchronization
 /// of the journal, so a failed commit leaves nothing behind. If the journal itself cannot be put right,
 /// the committer refuses all further work until the process restarts (start-up repairs it).
 final class GroupCommitter: @unchecked Sendable {
-    /// How the committer applies records to the files, takes one back, and flushes the file system.
+    /// How the committer applies records to the files and takes one back.
     struct Hooks: Sendable {
         var apply: @Sendable (JournalRecord) throws -> Outcome
         var undo: @Sendable (JournalRecord) -> Void
-        var syncFileSystem: @Sendable () throws -> Void
+    }
+
+    /// What a checkpoint needs, on descriptors of its own: a checkpoint still running when the store
+    /// is released keeps these open, never the data directory's ownership lock.
+    private final class Checkpointer: Sendable {
+        let root: Int32
+        let journal: Int32
+
+        init(root: Int32, journal: Int32) {
+            self.root = dup(root)
+            self.journal = dup(journal)
+        }
+
+        deinit {
+            closeDescriptor(self.root)
+            closeDescriptor(self.journal)
+        }
+
+        /// Everything in `segments` has been applied to the files: flush the file system, then delete them.
+        func run(_ segments: [UInt64]) -> Bool {
+            do {
+                try FileSystem.syncFileSystem(self.root, label: "data directory")
+            } catch {
+                return false  // The segments stay; the next checkpoint or start-up covers them.
+            }
+            for sequence in segments { unlinkat(self.journal, JournalFormat.segmentName(sequence), 0) }
+            fsync(self.journal)
+            return true
+        }
     }
 
     private struct Pending {
@@ -49,6 +77,7 @@ final class GroupCommitter: @unchecked Sendable {
     // Owned by the committer thread.
     private let journal: Int32
     private let hooks: Hooks
+    private let checkpointer: Checkpointer
     private let segmentLimit: Int
     private let interval: Double
     private let maxBatchBytes = 16 << 20
@@ -59,10 +88,14 @@ final class GroupCommitter: @unchecked Sendable {
     private var retired: [UInt64] = []
     private var encoded: [UInt8] = []
 
-    /// Starts the committer on a fresh segment `firstSequence` in the open `journal/` directory.
-    init(journal: Int32, firstSequence: UInt64, segmentLimit: Int, checkpointInterval: Double, hooks: Hooks) throws {
+    /// Starts the committer on a fresh segment `firstSequence` in the open `journal/` directory of the
+    /// data directory `root`. `replayed` are segments an earlier process left, already applied to the
+    /// files: they are checkpointed in the background at once.
+    init(root: Int32, journal: Int32, firstSequence: UInt64, replayed: [UInt64], segmentLimit: Int, checkpointInterval: Double, hooks: Hooks) throws {
         self.journal = journal
         self.hooks = hooks
+        self.checkpointer = Checkpointer(root: root, journal: journal)
+        self.retired = replayed
         self.segmentLimit = segmentLimit
         self.interval = checkpointInterval
         self.sequence = firstSequence
@@ -71,6 +104,10 @@ final class GroupCommitter: @unchecked Sendable {
         try self.openSegment()
         // Unowned: the owner's `stop` waits for this thread, so it never outlives the committer, and
         // releasing the store releases its data directory (and ownership lock) at once.
+        if !replayed.isEmpty {
+            self.checkpointRunning = true
+            self.startCheckpoint(replayed)
+        }
         let thread = Thread { [unowned self] in self.loop() }
         thread.name = "kliq-journal"
         thread.start()
@@ -99,9 +136,9 @@ final class GroupCommitter: @unchecked Sendable {
         if let broken { throw broken }
     }
 
-    /// Finishes queued work, waits for a running checkpoint and stops the thread; with `checkpoint`,
-    /// first checkpoints everything so the next start has nothing to replay. Blocks: call it off the
-    /// cooperative pool. Idempotent.
+    /// Finishes queued work and stops the thread; with `checkpoint`, also checkpoints everything (after
+    /// any running checkpoint) so the next start has nothing to replay — that blocks on `syncfs`, so
+    /// call it off the cooperative pool. Idempotent.
     func stop(checkpoint: Bool) {
         pthread_mutex_lock(&self.mutex)
         self.stopped = true
@@ -277,9 +314,16 @@ final class GroupCommitter: @unchecked Sendable {
         }
         closeDescriptor(old.0)
         self.retired.append(old.1)
-        let segments = self.retired
-        Thread.detachNewThread { [unowned self] in
-            let done = self.checkpoint(segments)
+        self.startCheckpoint(self.retired)
+    }
+
+    /// Checkpoints `segments` on a thread of its own (`checkpointRunning` is already set). It reports
+    /// back only if the committer still exists: releasing the store never waits for a checkpoint.
+    private func startCheckpoint(_ segments: [UInt64]) {
+        let checkpointer = self.checkpointer
+        Thread.detachNewThread { [weak self] in
+            let done = checkpointer.run(segments)
+            guard let self else { return }
             pthread_mutex_lock(&self.mutex)
             if done { self.forgotten.formUnion(segments) }
             self.checkpointRunning = false
@@ -288,29 +332,19 @@ final class GroupCommitter: @unchecked Sendable {
         }
     }
 
-    /// Everything in `segments` has been applied to the files: flush the file system, then delete them.
-    private func checkpoint(_ segments: [UInt64]) -> Bool {
-        do {
-            try self.hooks.syncFileSystem()
-        } catch {
-            return false  // The segments stay; start-up or the next checkpoint covers them.
-        }
-        for sequence in segments { unlinkat(self.journal, JournalFormat.segmentName(sequence), 0) }
-        fsync(self.journal)
-        return true
-    }
-
     /// Segments a background checkpoint deleted; `retired` belongs to the committer thread, so the
     /// checkpoint thread hands them over here. Guarded by `mutex`.
     private var forgotten: Set<UInt64> = []
 
+    /// Closes the segment; with `checkpoint`, waits for a running checkpoint, then checkpoints the rest.
     private func finish(checkpoint: Bool) {
+        closeDescriptor(self.segment)
+        guard checkpoint else { return }
         pthread_mutex_lock(&self.mutex)
         while self.checkpointRunning { pthread_cond_wait(&self.cond, &self.mutex) }
         let forgotten = self.forgotten
         pthread_mutex_unlock(&self.mutex)
-        closeDescriptor(self.segment)
-        if checkpoint { _ = self.checkpoint(self.retired.filter { !forgotten.contains($0) } + [self.sequence]) }
+        _ = self.checkpointer.run(self.retired.filter { !forgotten.contains($0) } + [self.sequence])
     }
 
     private static func now() -> Double {
