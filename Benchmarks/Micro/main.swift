@@ -24,35 +24,11 @@ func now() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
-/// Runs `body` (which does `batch` operations per call) repeatedly; prints the median time per operation.
-func measure(_ name: String, bytes: Int? = nil, batch: Int = 1, _ body: () throws -> Void) rethrows {
+/// Runs `body` (which does `batch` operations per call) after a warm-up, in 5 rounds; prints the
+/// median time per operation, the throughput over `bytes` when given, and the rounds' spread.
+func measure(_ name: String, bytes: Int? = nil, batch: Int = 1, _ body: () async throws -> Void) async rethrows {
     let warmEnd = now() + min(0.2, seconds / 5)
-    while now() < warmEnd { try body() }
-    var perOp: [Double] = []
-    for _ in 0..<5 {
-        var count = 0
-        let start = now()
-        let end = start + seconds / 5
-        repeat {
-            try body()
-            count += batch
-        } while now() < end
-        perOp.append((now() - start) / Double(count))
-    }
-    perOp.sort()
-    let median = perOp[2]
-    let size = bytes.map { String(format: "  %.0f MB/s", Double($0) / median / 1e6) } ?? ""
-    let spread = (perOp[4] - perOp[0]) / median * 100
-    report(name, median, String(format: "%@   (rounds ±%.0f%%)", size as NSString, spread / 2))
-}
-
-/// One line: the case, time per operation, operations per second, and `extra`.
-func report(_ name: String, _ seconds: Double, _ extra: String) {
-    let label = name.padding(toLength: 48, withPad: " ", startingAt: 0)
-    print(label + String(format: "%12.2f µs/op %10.0f op/s", seconds * 1e6, 1 / seconds) + extra)
-}
-
-func measureAsync(_ name: String, batch: Int, _ body: @escaping @Sendable () async throws -> Void) async throws {
+    while now() < warmEnd { try await body() }
     var perOp: [Double] = []
     for _ in 0..<5 {
         var count = 0
@@ -66,7 +42,9 @@ func measureAsync(_ name: String, batch: Int, _ body: @escaping @Sendable () asy
     }
     perOp.sort()
     let median = perOp[2]
-    report(name, median, String(format: "   (rounds ±%.0f%%)", (perOp[4] - perOp[0]) / median * 50))
+    let size = bytes.map { String(format: "  %.0f MB/s", Double($0) / median / 1e6) } ?? ""
+    let label = name.padding(toLength: 48, withPad: " ", startingAt: 0)
+    print(label + String(format: "%12.2f µs/op %10.0f op/s%@   (rounds ±%.0f%%)", median * 1e6, 1 / median, size as NSString, (perOp[4] - perOp[0]) / median * 50))
 }
 
 let secret = Secret("whsec_micro_secret")
@@ -77,12 +55,12 @@ print("bodies: \(small.count) B and \(large.count) B; \(seconds) s per case; Swi
 
 for (label, body) in [("2 KB", small), ("500 KB", large)] {
     let signature = SignatureVerifier.signature(for: body, secret: secret)
-    try measure("HMAC-SHA256 verify, \(label) body", bytes: body.count) { _ = try verifier.verify(signature: signature, body: body) }
-    try measure("envelope decode (Event(decoding:)), \(label)", bytes: body.count) { _ = try Event(decoding: body) }
+    try await measure("HMAC-SHA256 verify, \(label) body", bytes: body.count) { _ = try verifier.verify(signature: signature, body: body) }
+    try await measure("envelope decode (Event(decoding:)), \(label)", bytes: body.count) { _ = try Event(decoding: body) }
     let event = try Event(decoding: body)
-    measure("job record build (jobs/ document), \(label)", bytes: body.count) { _ = JobRecord(event: event) }
+    await measure("job record build (jobs/ document), \(label)", bytes: body.count) { _ = JobRecord(event: event) }
     let document = JobRecord(event: event)!.bytes
-    try measure("job decode (Job(json:)), \(label)", bytes: document.count) { _ = try Job(json: JSONValue(parsing: document)) }
+    try await measure("job decode (Job(json:)), \(label)", bytes: document.count) { _ = try Job(json: JSONValue(parsing: document)) }
 }
 
 let directory = NSTemporaryDirectory() + "kliq-micro-\(getpid())"
@@ -90,10 +68,10 @@ defer { try? FileManager.default.removeItem(atPath: directory) }
 let store = try FileEventStore(directory: directory)
 let events = try (0..<200_000).map { try Event(decoding: delivery(1_000 + $0, detections: 10)) }
 let next = Counter()
-try await measureAsync("store claim+write, one at a time (durable)", batch: 1) {
+try await measure("store claim+write, one at a time (durable)") {
     _ = try await store.commit(events[next.take()])
 }
-try await measureAsync("store claim+write, 64 concurrent (group commit)", batch: 64) {
+try await measure("store claim+write, 64 concurrent (group commit)", batch: 64) {
     try await withThrowingTaskGroup(of: Void.self) { group in
         for _ in 0..<64 {
             let event = events[next.take()]

@@ -7,9 +7,9 @@ extension JSONReader {
         /// The text was already checked (by an earlier pass over an enclosing range): values are skipped
         /// by their structure alone, without checking them again.
         var trusted = false
-        /// Keys of the objects being read, innermost last (as byte ranges, quotes included): the
-        /// duplicate-key check compares bytes, with one buffer for the whole document.
-        var keys: [Range<Int>] = []
+        /// Keys of the objects being read, innermost last (as byte ranges, quotes included, and whether
+        /// they hold an escape): the duplicate-key check compares bytes, with one buffer for the whole document.
+        var keys: [(range: Range<Int>, escaped: Bool)] = []
 
         var peek: UInt8? { self.index < self.end ? self.reader.bytes[self.index] : nil }
 
@@ -103,12 +103,13 @@ extension JSONReader {
                 let key: String?
                 if collect { key = try self.parseString() } else { try self.skipString(); key = nil }
                 let keyRange = keyStart..<self.index
-                if !self.trusted, try self.isDuplicate(keyRange, base: base, seen: &seen) {
+                let escaped = self.reader.bytes[keyRange].contains(UInt8(ascii: "\\"))
+                if !self.trusted, try self.isDuplicate(keyRange, escaped: escaped, base: base, seen: &seen) {
                     let name: String
                     if let key { name = key } else { name = try self.decodeKey(keyRange) }
                     throw SyntaxError(reason: "duplicate key \"\(name.prefix(64))\"", offset: keyStart)
                 }
-                self.keys.append(keyRange)
+                self.keys.append((keyRange, escaped))
                 self.skipWhitespace()
                 try self.expect(UInt8(ascii: ":"), "':'")
                 self.skipWhitespace()
@@ -126,22 +127,20 @@ extension JSONReader {
         /// Whether the key at `range` equals one already read in this object (keys since `base`).
         /// Keys are compared as bytes; a key with an escape is compared decoded. Past 16 keys, a set of
         /// decoded keys takes over, so a huge object costs linear time.
-        private func isDuplicate(_ range: Range<Int>, base: Int, seen: inout Set<String>?) throws(SyntaxError) -> Bool {
-            let count = self.keys.count - base
-            if count >= 16 {
+        private func isDuplicate(_ range: Range<Int>, escaped: Bool, base: Int, seen: inout Set<String>?) throws(SyntaxError) -> Bool {
+            if self.keys.count - base >= 16 {
                 if seen == nil {
                     var set = Set<String>()
-                    for earlier in self.keys[base...] { set.insert(try self.decodeKey(earlier)) }
+                    for earlier in self.keys[base...] { set.insert(try self.decodeKey(earlier.range)) }
                     seen = set
                 }
                 return !seen!.insert(try self.decodeKey(range)).inserted
             }
             let bytes = self.reader.bytes
-            let escaped = bytes[range].contains(UInt8(ascii: "\\"))
             for earlier in self.keys[base...] {
-                if escaped || bytes[earlier].contains(UInt8(ascii: "\\")) {
-                    if try self.decodeKey(earlier) == self.decodeKey(range) { return true }
-                } else if earlier.count == range.count, bytes[earlier].elementsEqual(bytes[range]) {
+                if escaped || earlier.escaped {
+                    if try self.decodeKey(earlier.range) == self.decodeKey(range) { return true }
+                } else if earlier.range.count == range.count, bytes[earlier.range].elementsEqual(bytes[range]) {
                     return true
                 }
             }

@@ -153,7 +153,7 @@ public final class FileEventStore: EventStore {
         do {
             return try await self.pool.run(work)
         } catch let error as SystemCallError {
-            throw WebhookError(.storageUnavailable, "cannot write to the data directory: \(error)", underlying: error)
+            throw error.storageError
         }
     }
 }

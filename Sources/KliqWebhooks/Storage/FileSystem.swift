@@ -5,6 +5,12 @@ import Darwin
 #endif
 import CKliqSystem
 
+#if canImport(Glibc)
+typealias DirectoryStream = OpaquePointer
+#else
+typealias DirectoryStream = UnsafeMutablePointer<DIR>
+#endif
+
 /// A failed system call: which operation, on what, and `errno`.
 struct SystemCallError: Error, Sendable, CustomStringConvertible {
     var operation: String
@@ -12,6 +18,11 @@ struct SystemCallError: Error, Sendable, CustomStringConvertible {
     var errno: Int32
 
     var description: String { "\(self.operation) \(self.path): \(String(cString: strerror(self.errno))) (errno \(self.errno))" }
+
+    /// As the store reports it: `storage_unavailable`, naming the call and the file.
+    var storageError: WebhookError {
+        WebhookError(.storageUnavailable, "cannot write to the data directory: \(self)", underlying: self)
+    }
 }
 
 /// Thin wrappers over the POSIX calls the file store needs. Every path below a directory descriptor is a
@@ -101,15 +112,7 @@ enum FileSystem {
     /// The names in a directory (no `.`/`..`).
     static func list(_ path: String) -> [String] {
         guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
+        return names(in: dir)
     }
 
     /// The names in the open directory `fd` (no `.`/`..`).
@@ -120,8 +123,13 @@ enum FileSystem {
             close(copy)
             return []
         }
-        defer { closedir(dir) }
         rewinddir(dir)
+        return names(in: dir)
+    }
+
+    /// Reads every entry of `dir`, then closes it.
+    private static func names(in dir: DirectoryStream) -> [String] {
+        defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
             let name = withUnsafePointer(to: entry.pointee.d_name) {

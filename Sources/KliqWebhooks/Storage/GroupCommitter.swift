@@ -223,9 +223,6 @@ final class GroupCommitter: @unchecked Sendable {
     }
 
     private func writeAndFlush(_ bytes: [UInt8], at offset: Int) -> WebhookError? {
-        func storageError(_ error: SystemCallError) -> WebhookError {
-            WebhookError(.storageUnavailable, "cannot write to the data directory: \(error)", underlying: error)
-        }
         let label = "journal/\(JournalFormat.segmentName(self.sequence))"
         var written = 0
         let failure: SystemCallError? = bytes.withUnsafeBytes { buffer in
@@ -239,8 +236,8 @@ final class GroupCommitter: @unchecked Sendable {
             }
             return nil
         }
-        if let failure { return storageError(failure) }
-        if fdatasync(self.segment) < 0 { return storageError(SystemCallError(operation: "fdatasync", path: label, errno: errno)) }
+        if let failure { return failure.storageError }
+        if fdatasync(self.segment) < 0 { return SystemCallError(operation: "fdatasync", path: label, errno: errno).storageError }
         return nil
     }
 
@@ -262,10 +259,7 @@ final class GroupCommitter: @unchecked Sendable {
     }
 
     static func storageError(_ error: any Error) -> any Error {
-        if let error = error as? SystemCallError {
-            return WebhookError(.storageUnavailable, "cannot write to the data directory: \(error)", underlying: error)
-        }
-        return error
+        (error as? SystemCallError)?.storageError ?? error
     }
 
     // MARK: Segments and checkpoints
