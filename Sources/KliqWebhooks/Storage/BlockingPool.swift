@@ -10,9 +10,14 @@ import Synchronization
 /// Swift's cooperative pool has one thread per core; a blocking `fsync` there stalls every request.
 /// Work submitted here runs on threads of its own and resumes the caller when done.
 final class BlockingPool: Sendable {
+    /// Does the work and returns how to report it. The job (and whatever its closure owns, such as a
+    /// store and with it a data directory's ownership lock) is released before the report resumes the
+    /// caller, so a caller that lets go of a store right after an await really has let go of it.
+    private typealias Job = @Sendable () -> @Sendable () -> Void
+
     private final class Queue: @unchecked Sendable {
         // Guarded by `mutex`; `cond` signals new work or shutdown.
-        var jobs: [(@Sendable () -> Void)?] = []
+        var jobs: [Job?] = []
         var head = 0
         var stopped = false
         var mutex = pthread_mutex_t()
@@ -48,11 +53,14 @@ final class BlockingPool: Sendable {
     /// Runs `work` on a pool thread and returns its result.
     func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            self.submit { continuation.resume(with: Result { try work() }) }
+            self.submit {
+                let result = Result { try work() }
+                return { continuation.resume(with: result) }
+            }
         }
     }
 
-    private func submit(_ job: @escaping @Sendable () -> Void) {
+    private func submit(_ job: @escaping Job) {
         pthread_mutex_lock(&self.queue.mutex)
         self.queue.jobs.append(job)
         pthread_cond_signal(&self.queue.cond)
@@ -73,7 +81,7 @@ final class BlockingPool: Sendable {
                     pthread_mutex_unlock(&self.queue.mutex)
                     return
                 }
-                let job = self.queue.jobs[self.queue.head]
+                var job = self.queue.jobs[self.queue.head]
                 // Drop the queue's reference at once: a job's closure may own resources (a store's locks).
                 self.queue.jobs[self.queue.head] = nil
                 self.queue.head += 1
@@ -82,7 +90,9 @@ final class BlockingPool: Sendable {
                     self.queue.head = 0
                 }
                 pthread_mutex_unlock(&self.queue.mutex)
-                job?()
+                let report = job?()
+                job = nil
+                report?()
             }
         }
     }
