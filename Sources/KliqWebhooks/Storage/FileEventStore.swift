@@ -56,7 +56,8 @@ public final class FileEventStore: EventStore {
     /// Opens (creating if needed) the data directory, takes ownership of it, and replays the journal
     /// an earlier process left.
     /// - Throws: ``WebhookError`` with code ``WebhookError/Code/storageUnavailable`` when the directory
-    ///   cannot be created or opened, or another process owns it.
+    ///   cannot be created or opened, or another process (or another store in this one) owns it. The
+    ///   directory is owned until the store is released.
     public init(directory: String, configuration: Configuration = .init()) throws(WebhookError) {
         self.directory = directory
         do {
@@ -78,8 +79,11 @@ public final class FileEventStore: EventStore {
 
     deinit {
         // Quick: nothing is queued once the last reference is gone, and a running checkpoint is not
-        // waited for. What was not checkpointed is replayed by the next start.
+        // waited for. What was not checkpointed is replayed by the next start. The journal thread has
+        // stopped writing once `stop` returns, but may let go of the committer (and so of `dirs`) a
+        // moment later: ownership is handed back here, so the directory can be opened again at once.
         self.committer.stop(checkpoint: false)
+        self.dirs.releaseOwnership()
     }
 
     /// Finishes pending writes and checkpoints the journal, so the next start has nothing to replay.

@@ -102,8 +102,8 @@ final class GroupCommitter: @unchecked Sendable {
         pthread_mutex_init(&self.mutex, nil)
         pthread_cond_init(&self.cond, nil)
         try self.openSegment()
-        // Unowned: the owner's `stop` waits for this thread, so it never outlives the committer, and
-        // releasing the store releases its data directory (and ownership lock) at once.
+        // Unowned: the owner's `stop` waits for this thread, so it never outlives the committer. (While
+        // `loop` runs it holds the committer strongly; the store hands back its ownership lock itself.)
         if !replayed.isEmpty {
             self.checkpointRunning = true
             self.startCheckpoint(replayed)
