@@ -163,15 +163,17 @@ struct DeliveryGuaranteeTests {
             try await Task.sleep(for: .seconds(30))
         }
         let group = ServiceGroup(configuration: .init(services: [receiver], logger: quietLogger))
-        let begin = ContinuousClock.now
+        // Timed from the shutdown on: start-up and delivery share two cores with the other suites.
+        var triggered = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             try await receiver.deliver(fixtures.load("observation.created"), signedWith: signer)
             #expect(try await eventually { started.withLock { $0 } })
+            triggered = ContinuousClock.now
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
-        #expect(ContinuousClock.now - begin < .seconds(5))
+        #expect(ContinuousClock.now - triggered < .seconds(5))
         let entry = try #require(try await store.ledgerEntry(eventId: "evt_obs_created_0001"))
         #expect(entry.shelf == .active)
         #expect(entry.handlers["slow"]?.status == .pending)
