@@ -10,7 +10,7 @@ struct KliqWebhooksCommand: AsyncParsableCommand {
             Signing secrets come from KLIQ_WEBHOOK_SECRET (several separated by commas, for rotation) or \
             from --secret-file. See README.md for the HTTP answers and the data directory layout.
             """,
-        version: "0.5.0",
+        version: "0.5.1",
         subcommands: [ServeCommand.self, EventsCommand.self, JobsCommand.self, ReplayCommand.self, SignCommand.self, VerifyCommand.self]
     )
 }
