@@ -38,14 +38,21 @@ public final class Receiver: Service, Sendable {
         /// as KLIQ keeps retrying. `nil` (the default): no check; deduplication by id, which lasts as long
         /// as `events/` is kept, is the replay protection.
         public var replayWindow: Duration?
+        /// How many bytes of accepted events waiting for their handlers (bodies included) are kept in
+        /// memory. Beyond this, events wait in the store's active ledger only and are read back, oldest
+        /// first, as the handlers catch up — so a long handler outage under heavy intake does not grow
+        /// memory. Events of one job still reach a handler in order.
+        public var maxQueuedBytes: Int
 
         public init(maxBodyBytes: Int = 4 * 1024 * 1024, maxConcurrentDispatches: Int = 16, retry: RetryPolicy = .init(),
-                    shutdownGracePeriod: Duration = .seconds(30), replayWindow: Duration? = nil) {
+                    shutdownGracePeriod: Duration = .seconds(30), replayWindow: Duration? = nil,
+                    maxQueuedBytes: Int = 32 * 1024 * 1024) {
             self.maxBodyBytes = maxBodyBytes
             self.maxConcurrentDispatches = maxConcurrentDispatches
             self.retry = retry
             self.shutdownGracePeriod = shutdownGracePeriod
             self.replayWindow = replayWindow
+            self.maxQueuedBytes = maxQueuedBytes
         }
     }
 
@@ -76,7 +83,7 @@ public final class Receiver: Service, Sendable {
         self.store = store
         self.configuration = configuration
         self.logger = logger
-        self.scheduler = Scheduler(limit: configuration.maxConcurrentDispatches)
+        self.scheduler = Scheduler(limit: configuration.maxConcurrentDispatches, capacity: configuration.maxQueuedBytes)
     }
 
     /// The verifier deliveries are checked with now.

@@ -35,6 +35,9 @@ extension Receiver {
     private func dispatchLoop() async {
         await withDiscardingTaskGroup { group in
             for await _ in self.scheduler.wakeups {
+                if self.scheduler.beginRefillIfDue() {
+                    group.addTask { await self.refill() }
+                }
                 while let lane = self.scheduler.claimReadyLane() {
                     group.addTask { await self.work(lane: lane) }
                 }
@@ -48,18 +51,64 @@ extension Receiver {
         await self.scheduler.waitUntilIdle()
     }
 
-    /// Loads the unfinished ledger entries and schedules them.
+    /// Loads the unfinished ledger entries (as many as the memory bound allows) and schedules them.
     func recover() async {
+        self.scheduler.beginRecovery()
+        let (held, left) = await self.refill()
+        if held + left > 0 {
+            self.logger.notice("recovered unfinished handler deliveries", metadata: [
+                "kliq.count": "\(held + left)", "kliq.waiting_on_disk": "\(left)",
+            ])
+        }
+    }
+
+    /// Reads the active ledger back into the scheduler, oldest first, until its memory bound (a refill
+    /// the scheduler has begun). - Returns: how many events it now holds and how many it left on disk.
+    @discardableResult
+    func refill() async -> (held: Int, left: Int) {
+        var seen = Set<String>()
+        var held = 0
+        var left = 0
+        var complete = true
         do {
             let entries = try await self.store.ledgerEntries(on: .active)
-            for entry in entries {
+            for (index, entry) in entries.enumerated() {
                 guard let event = try await self.store.event(id: entry.eventId) else { continue }
-                self.scheduler.submit(.init(event: event, entry: entry))
+                switch self.scheduler.submit(.init(event: event, entry: entry), refilling: true) {
+                case .held: held += 1
+                case .skipped: break
+                case .spilled: left = entries.count - index
+                }
+                if left > 0 { break }
+                seen.insert(entry.eventId)
             }
-            if !entries.isEmpty { self.logger.notice("recovered unfinished handler deliveries", metadata: ["kliq.count": "\(entries.count)"]) }
+            complete = left == 0
+            // Events spilled while the ledger was read, which the read may have missed: by id.
+            var missed = self.scheduler.finishRefill(seen: seen, complete: complete, remaining: left)
+            while !missed.isEmpty {
+                var entries: [LedgerEntry] = []
+                for id in missed {
+                    seen.insert(id)
+                    if let entry = try await self.store.ledgerEntry(eventId: id), entry.shelf == .active { entries.append(entry) }
+                }
+                // In the order they were accepted, as the ledger read gives them: a job's events in order.
+                for entry in entries.sorted(by: { ($0.acceptedAt, $0.eventId) < ($1.acceptedAt, $1.eventId) }) {
+                    guard let event = try await self.store.event(id: entry.eventId) else { continue }
+                    if self.scheduler.submit(.init(event: event, entry: entry), refilling: true) == .spilled {
+                        complete = false
+                        left += 1
+                    } else {
+                        held += 1
+                    }
+                }
+                missed = self.scheduler.finishRefill(seen: seen, complete: complete, remaining: left)
+            }
         } catch {
-            self.logger.error("could not read the handler ledger; unfinished deliveries wait for the next start", metadata: ["kliq.error": "\(error)"])
+            self.logger.error("could not read the handler ledger; waiting events are read again later", metadata: ["kliq.error": "\(error)"])
+            try? await Task.sleep(for: .seconds(1))
+            _ = self.scheduler.finishRefill(seen: seen, complete: false, remaining: 0)
         }
+        return (held, left)
     }
 
     /// Works through one lane: runs the head's due handlers, records the outcome, moves on in order.
