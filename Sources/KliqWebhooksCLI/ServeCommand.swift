@@ -35,6 +35,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Connections open at once; more wait to be accepted. [default: 1024]") var maxConnections: String?
     @Option(help: "Bytes of request bodies read at once across all connections; more wait their turn. [default: 67108864]")
     var maxInFlightBytes: String?
+    @Option(help: "Bytes of accepted events kept in memory while they wait for handlers; beyond, they wait on disk (ledger/active) and are read back in order. [default: 33554432]")
+    var maxQueuedBytes: String?
     @Option(help: "File with the signing secrets, one a line (instead of KLIQ_WEBHOOK_SECRET); re-read on SIGHUP.") var secretFile: String?
     @Option(name: .customLong("exec"), help: ArgumentHelp(
         "Run COMMAND (via /bin/sh -c) for each accepted event: event JSON on stdin, KLIQ_EVENT_ID, KLIQ_EVENT_TYPE, KLIQ_JOB_ID set. Repeatable.",
@@ -84,7 +86,7 @@ struct ServeCommand: AsyncParsableCommand {
         let single: [(String, String?)] = [
             ("host", self.host), ("port", self.port), ("path", self.path), ("data-dir", self.dataDir), ("max-body-bytes", self.maxBodyBytes),
             ("request-timeout", self.requestTimeout), ("idle-timeout", self.idleTimeout), ("max-connections", self.maxConnections),
-            ("max-in-flight-bytes", self.maxInFlightBytes),
+            ("max-in-flight-bytes", self.maxInFlightBytes), ("max-queued-bytes", self.maxQueuedBytes),
             ("secret-file", self.secretFile), ("exec-timeout", self.execTimeout), ("forward-timeout", self.forwardTimeout),
             ("events", self.events), ("retry-attempts", self.retryAttempts), ("retry-delay", self.retryDelay),
             ("shutdown-grace", self.shutdownGrace), ("replay-window", self.replayWindow), ("retention", self.retention), ("store", self.store), ("metrics-host", self.metricsHost),
@@ -132,7 +134,8 @@ struct ServeCommand: AsyncParsableCommand {
                 maxBodyBytes: settings.maxBodyBytes,
                 retry: RetryPolicy(maxAttempts: settings.retryAttempts, initialDelay: .seconds(settings.retryDelay)),
                 shutdownGracePeriod: .seconds(settings.shutdownGrace),
-                replayWindow: settings.replayWindow.map { .seconds($0) }
+                replayWindow: settings.replayWindow.map { .seconds($0) },
+                maxQueuedBytes: settings.maxQueuedBytes
             ),
             logger: logger
         )

@@ -26,6 +26,7 @@ struct ServeSettings: Sendable {
         Key(name: "max-connections", defaultValue: ["1024"]),
         Key(name: "max-in-flight-bytes", defaultValue: ["67108864"]),
         Key(name: "secret-file", defaultValue: []),
+        Key(name: "max-queued-bytes", defaultValue: ["33554432"]),
         Key(name: "exec", list: true, defaultValue: []),
         Key(name: "exec-timeout", defaultValue: ["300"]),
         Key(name: "forward", list: true, defaultValue: []),
@@ -53,6 +54,7 @@ struct ServeSettings: Sendable {
     var idleTimeout = 60.0
     var maxConnections = 1024
     var maxInFlightBytes = 67_108_864
+    var maxQueuedBytes = 33_554_432
     var secretFile: String?
     var exec: [String] = []
     var execTimeout = 300.0
@@ -174,6 +176,7 @@ struct ServeSettings: Sendable {
         case "idle-timeout": self.idleTimeout = try seconds(allowZero: false)
         case "max-connections": self.maxConnections = try number(1...1_000_000, "a number of connections (1…1000000)")
         case "max-in-flight-bytes": self.maxInFlightBytes = try number(1...Int(Int32.max), "a positive number of bytes")
+        case "max-queued-bytes": self.maxQueuedBytes = try number(1...Int(Int32.max), "a positive number of bytes")
         case "secret-file": self.secretFile = values.isEmpty ? nil : value
         case "exec": self.exec = values
         case "exec-timeout": self.execTimeout = try seconds(allowZero: false)

@@ -50,6 +50,7 @@ struct ProductionTests {
         #expect(self.setting("path", in: out).first! == ("/from/env", "KLIQ_PATH"))
         #expect(self.setting("data-dir", in: out).first! == ("/srv/kliq", "\(file):4"))
         #expect(self.setting("host", in: out).first! == ("127.0.0.1", "default"))
+        #expect(self.setting("max-queued-bytes", in: out).first! == ("33554432", "default"))
         #expect(self.setting("exec", in: out).map(\.0) == ["./first.sh", "./second.sh, with a comma"])
         #expect(self.setting("exec", in: out).map(\.1) == ["\(file):5", "\(file):6"])
         #expect(self.setting("trusted-proxy", in: out).map(\.0) == ["127.0.0.1", "10.0.0.0/8"])
@@ -78,6 +79,7 @@ struct ProductionTests {
     @Test(arguments: [
         (["--port", "70000"], [String: String](), "--port: '70000' is not a port"),
         ([], ["KLIQ_MAX_BODY_BYTES": "-5"], "KLIQ_MAX_BODY_BYTES: '-5' is not a positive number of bytes"),
+        (["--max-queued-bytes", "lots"], [:], "--max-queued-bytes: 'lots' is not a positive number of bytes"),
         ([], ["KLIQ_STORE": "postgres"], "KLIQ_STORE: store is files or memory, not 'postgres'"),
         ([], ["KLIQ_LOG_LEVEL": "loud"], "KLIQ_LOG_LEVEL: log-level is trace, debug, info"),
         ([], ["KLIQ_TRUSTED_PROXY": "127.0.0.1,proxy.local"], "KLIQ_TRUSTED_PROXY: 'proxy.local' is not an IP address or network"),
