@@ -45,8 +45,9 @@ extension Receiver {
         }
     }
 
-    /// Waits until every accepted event so far has been through its handlers: each handler succeeded or is
-    /// dead (retries included).
+    /// Waits until every accepted event so far, and whatever an earlier process left unfinished in the
+    /// ledger, has been through its handlers: each handler succeeded or is dead (retries included). Only
+    /// ``run()`` makes progress, so wait while the receiver runs.
     public func waitUntilIdle() async {
         await self.scheduler.waitUntilIdle()
     }
