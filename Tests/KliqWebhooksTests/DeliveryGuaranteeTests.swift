@@ -129,6 +129,41 @@ struct DeliveryGuaranteeTests {
         #expect(seen.contains("x1"))
     }
 
+    /// Reading the active ledger while a commit is between its two writes (entry written, event not yet
+    /// linked) — as a read-back of the handler backlog does during intake — neither drops the entry as
+    /// never acknowledged nor skips it: it waits for the commit.
+    @Test func readingTheActiveLedgerDuringACommitKeepsItsEntry() async throws {
+        let store = try FileEventStore(directory: self.dir.path)
+        let body = envelope(id: "evt_inflight")
+        let event = try Event(decoding: body)
+        let entry = LedgerEntry(event: event, handlers: ["h"], acceptedAt: "2026-04-28T12:00:00.000Z")
+        final class Shared: Sendable {
+            let midway = Mutex(false)
+            let read = Mutex<[LedgerEntry]?>(nil)
+        }
+        let shared = Shared()
+        try await store.eventLocks.withLock("evt_inflight.json") {
+            // The commit's first write.
+            #expect(FileManager.default.createFile(atPath: self.dir.file("ledger/active/evt_inflight.json"),
+                                                   contents: Data(try FileEventStore.encode(entry))))
+            let reader = Task {
+                shared.midway.withLock { $0 = true }
+                let entries = try await store.ledgerEntries(on: .active)
+                shared.read.withLock { $0 = entries }
+            }
+            #expect(try await eventually { shared.midway.withLock { $0 } })
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(shared.read.withLock { $0 } == nil)  // it waits for the commit
+            #expect(self.dir.names("ledger/active") == ["evt_inflight.json"])
+            // The commit's second write.
+            #expect(FileManager.default.createFile(atPath: self.dir.file("events/evt_inflight.json"), contents: Data(body)))
+            _ = reader
+        }
+        #expect(try await eventually { shared.read.withLock { $0 } != nil })
+        #expect(shared.read.withLock { $0 }?.map(\.eventId) == ["evt_inflight"])
+        #expect(self.dir.names("ledger/active") == ["evt_inflight.json"])
+    }
+
     @Test func aCrashBetweenLedgerWritesIsResolvedByRevision() async throws {
         let store = try FileEventStore(directory: self.dir.path)
         let event = try Event(decoding: envelope(id: "evt_rev"))

@@ -26,14 +26,16 @@ extension FileEventStore {
     }
 
     public func ledgerEntries(on shelf: LedgerEntry.Shelf) async throws -> [LedgerEntry] {
-        try await self.io {
+        var (entries, orphans) = try await self.io {
             var entries: [LedgerEntry] = []
+            var orphans: [(name: String, entry: LedgerEntry)] = []
             for name in FileSystem.list(self.directory + "/ledger/" + shelf.rawValue) where name.hasSuffix(".json") {
                 guard let entry = try self.readLedger(name, from: shelf) else { continue }
                 if shelf == .active {
-                    // Never acknowledged: the event was not stored after its entry was.
+                    // An entry without its event: a commit still in flight (its entry is written first),
+                    // or one that was never acknowledged. Which, is decided below under the id's lock.
                     if faccessat(self.dirs.events, name, F_OK, AT_SYMLINK_NOFOLLOW) != 0 {
-                        try self.removeLedger(name, from: .active)
+                        orphans.append((name, entry))
                         continue
                     }
                     // Superseded by a later copy on another shelf (a crash between the two writes of an update).
@@ -46,8 +48,21 @@ extension FileEventStore {
                 }
                 entries.append(entry)
             }
-            return entries.sorted { ($0.acceptedAt, $0.eventId) < ($1.acceptedAt, $1.eventId) }
+            return (entries, orphans)
         }
+        for (name, entry) in orphans {
+            // No commit of this id is in flight while its lock is held: an event still missing was never
+            // stored, so its entry was never acknowledged and goes; one stored meanwhile counts.
+            let stored = try await self.eventLocks.withLock(name) {
+                try await self.io {
+                    if faccessat(self.dirs.events, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0 { return true }
+                    try self.removeLedger(name, from: .active)
+                    return false
+                }
+            }
+            if stored, let current = try await self.ledgerEntry(eventId: entry.eventId), current.shelf == .active { entries.append(current) }
+        }
+        return entries.sorted { ($0.acceptedAt, $0.eventId) < ($1.acceptedAt, $1.eventId) }
     }
 
     static func encode(_ entry: LedgerEntry) throws -> [UInt8] {

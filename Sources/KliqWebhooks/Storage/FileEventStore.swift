@@ -51,7 +51,7 @@ public final class FileEventStore: EventStore {
     let dirs: Directories
     private let pool: BlockingPool
     let committer: GroupCommitter
-    private let eventLocks = KeyedLock()
+    let eventLocks = KeyedLock()
 
     /// Opens (creating if needed) the data directory, takes ownership of it, and replays the journal
     /// an earlier process left.
