@@ -133,6 +133,7 @@ struct BacklogTests {
         #expect(scheduler.submit(try item("evt_m", job: "job_m", at: 2)) == .held)
         #expect(scheduler.submit(try item("evt_c", at: 3)) == .spilled)
         #expect(scheduler.heldBytes == 3 * a.cost)
+        #expect(scheduler.pendingGauge == 4)  // three held, one waiting on disk
         // Room again, but an earlier event of job_k is on disk: later ones must wait behind it.
         scheduler.update(a, done: true)
         #expect(scheduler.submit(try item("evt_d", at: 4)) == .spilled)
@@ -151,6 +152,7 @@ struct BacklogTests {
         #expect(scheduler.finishRefill(seen: ["evt_c", "evt_d"], complete: true) == ["evt_e"])
         #expect(scheduler.submit(try item("evt_e", at: 5), refilling: true) == .held)
         #expect(scheduler.finishRefill(seen: ["evt_c", "evt_d", "evt_e"], complete: true).isEmpty)
+        #expect(scheduler.pendingGauge == 3)  // evt_m, evt_d, evt_e held; nothing on disk
         // Nothing waits on disk any more: new events are held again.
         scheduler.update(try item("evt_d", at: 4), done: true)
         #expect(scheduler.submit(try item("evt_f", at: 6)) == .held)

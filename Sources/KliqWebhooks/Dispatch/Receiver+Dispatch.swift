@@ -70,39 +70,21 @@ extension Receiver {
         var seen = Set<String>()
         var held = 0
         var left = 0
-        var complete = true
         do {
-            let entries = try await self.store.ledgerEntries(on: .active)
-            for (index, entry) in entries.enumerated() {
-                guard let event = try await self.store.event(id: entry.eventId) else { continue }
-                switch self.scheduler.submit(.init(event: event, entry: entry), refilling: true) {
-                case .held: held += 1
-                case .skipped: break
-                case .spilled: left = entries.count - index
-                }
-                if left > 0 { break }
-                seen.insert(entry.eventId)
-            }
-            complete = left == 0
-            // Events spilled while the ledger was read, which the read may have missed: by id.
-            var missed = self.scheduler.finishRefill(seen: seen, complete: complete, remaining: left)
-            while !missed.isEmpty {
-                var entries: [LedgerEntry] = []
+            var entries = try await self.store.ledgerEntries(on: .active)
+            while true {
+                let loaded = try await self.load(entries, seen: &seen)
+                held += loaded.held
+                left += loaded.left
+                // Events spilled while the ledger was read, which the read may have missed: by id.
+                let missed = self.scheduler.finishRefill(seen: seen, complete: left == 0, remaining: left)
+                if missed.isEmpty { break }
+                entries = []
                 for id in missed {
-                    seen.insert(id)
                     if let entry = try await self.store.ledgerEntry(eventId: id), entry.shelf == .active { entries.append(entry) }
                 }
-                // In the order they were accepted, as the ledger read gives them: a job's events in order.
-                for entry in entries.sorted(by: { ($0.acceptedAt, $0.eventId) < ($1.acceptedAt, $1.eventId) }) {
-                    guard let event = try await self.store.event(id: entry.eventId) else { continue }
-                    if self.scheduler.submit(.init(event: event, entry: entry), refilling: true) == .spilled {
-                        complete = false
-                        left += 1
-                    } else {
-                        held += 1
-                    }
-                }
-                missed = self.scheduler.finishRefill(seen: seen, complete: complete, remaining: left)
+                entries.sort(by: LedgerEntry.acceptedBefore)
+                seen.formUnion(missed)
             }
         } catch {
             self.logger.error("could not read the handler ledger; waiting events are read again later", metadata: ["kliq.error": "\(error)"])
@@ -110,6 +92,23 @@ extension Receiver {
             _ = self.scheduler.finishRefill(seen: seen, complete: false, remaining: 0)
         }
         return (held, left)
+    }
+
+    /// Hands `entries` (in acceptance order) to the scheduler until the first it has no room for: what
+    /// follows stays on disk too, so a job's events keep their order. - Returns: how many it holds now,
+    /// and how many were left.
+    private func load(_ entries: [LedgerEntry], seen: inout Set<String>) async throws -> (held: Int, left: Int) {
+        var held = 0
+        for (index, entry) in entries.enumerated() {
+            guard let event = try await self.store.event(id: entry.eventId) else { continue }
+            switch self.scheduler.submit(.init(event: event, entry: entry), refilling: true) {
+            case .held: held += 1
+            case .skipped: break
+            case .spilled: return (held, entries.count - index)
+            }
+            seen.insert(entry.eventId)
+        }
+        return (held, 0)
     }
 
     /// Works through one lane: runs the head's due handlers, records the outcome, moves on in order.

@@ -170,13 +170,11 @@ final class Scheduler: Sendable {
         return []
     }
 
-    /// Whether the event is held (waiting, parked or running).
-    func holds(_ item: Item) -> Bool {
-        self.state.withLock { $0.lanes[item.lane]?.contains { $0.event.id == item.event.id } ?? false }
-    }
-
     /// The cost of what is held (for tests).
     var heldBytes: Int { self.state.withLock { $0.bytes } }
+
+    /// The `kliq_webhooks_ledger_pending` gauge's value: held, plus about how many wait on disk (for tests).
+    var pendingGauge: Int { self.state.withLock { $0.gauge } }
 
     /// A lane to work on, when one is ready and fewer than `limit` are running.
     func claimReadyLane() -> String? {

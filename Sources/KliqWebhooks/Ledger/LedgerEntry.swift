@@ -55,6 +55,12 @@ public struct LedgerEntry: Sendable, Hashable, Codable {
     public var timestamp: String?
     /// When the event was accepted, RFC 3339.
     public var acceptedAt: String
+
+    /// The order entries are read in: when accepted, then by event id. A job's events are dispatched
+    /// in this order when they are read back from the ledger.
+    static func acceptedBefore(_ a: LedgerEntry, _ b: LedgerEntry) -> Bool {
+        (a.acceptedAt, a.eventId) < (b.acceptedAt, b.eventId)
+    }
     /// By handler name.
     public var handlers: [String: HandlerState]
 

@@ -54,7 +54,7 @@ package struct DataDirectory: Sendable {
     package func ledgerEntries(on shelf: LedgerEntry.Shelf) -> [LedgerEntry] {
         FileSystem.list("\(self.path)/ledger/\(shelf.rawValue)").filter { $0.hasSuffix(".json") }
             .compactMap { self.read("ledger/\(shelf.rawValue)/\($0)").flatMap(Self.decode) }
-            .sorted { ($0.acceptedAt, $0.eventId) < ($1.acceptedAt, $1.eventId) }
+            .sorted(by: LedgerEntry.acceptedBefore)
     }
 
     package func ledgerEntry(eventId: String) -> LedgerEntry? {

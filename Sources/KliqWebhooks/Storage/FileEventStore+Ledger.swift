@@ -62,7 +62,7 @@ extension FileEventStore {
             }
             if stored, let current = try await self.ledgerEntry(eventId: entry.eventId), current.shelf == .active { entries.append(current) }
         }
-        return entries.sorted { ($0.acceptedAt, $0.eventId) < ($1.acceptedAt, $1.eventId) }
+        return entries.sorted(by: LedgerEntry.acceptedBefore)
     }
 
     static func encode(_ entry: LedgerEntry) throws -> [UInt8] {

@@ -62,7 +62,7 @@ public actor InMemoryEventStore: EventStore {
     public func ledgerEntry(eventId: String) -> LedgerEntry? { self.ledger[eventId] }
 
     public func ledgerEntries(on shelf: LedgerEntry.Shelf) -> [LedgerEntry] {
-        self.ledger.values.filter { $0.shelf == shelf }.sorted { $0.acceptedAt < $1.acceptedAt }
+        self.ledger.values.filter { $0.shelf == shelf }.sorted(by: LedgerEntry.acceptedBefore)
     }
 
     /// Ids of every stored event.
