@@ -4,7 +4,8 @@ import NIOCore
 import NIOHTTP1
 
 /// `--forward URL`: POSTs the raw event body with its original `X-Kliq-Signature` and
-/// `Content-Type: application/json` to URL. A 2xx answer means handled.
+/// `Content-Type: application/json` to URL. A 2xx answer means handled. An event without a known
+/// signature is signed with `sign` (the receiver's first secret), so every forward verifies.
 struct ForwardHandler: Sendable {
     struct Failure: Error, CustomStringConvertible {
         var url: String
@@ -15,12 +16,13 @@ struct ForwardHandler: Sendable {
     let url: String
     let client: HTTPClient
     var timeout: TimeAmount = .seconds(30)
+    let sign: @Sendable ([UInt8]) -> String
 
     func run(_ event: Event) async throws {
         var request = HTTPClientRequest(url: self.url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
-        if let signature = event.signature { request.headers.add(name: SignatureVerifier.headerName, value: signature) }
+        request.headers.add(name: SignatureVerifier.headerName, value: event.signature ?? self.sign(event.rawBody))
         request.body = .bytes(ByteBuffer(bytes: event.rawBody))
         let response = try await self.client.execute(request, timeout: self.timeout)
         _ = try? await response.body.collect(upTo: 1 << 20)

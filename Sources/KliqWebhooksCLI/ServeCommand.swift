@@ -199,7 +199,8 @@ struct ServeCommand: AsyncParsableCommand {
             register("exec#\(index + 1)") { try await handler.run($0) }
         }
         for (index, url) in settings.forward.enumerated() {
-            let handler = ForwardHandler(url: url, client: .shared, timeout: .nanoseconds(Duration.seconds(settings.forwardTimeout).nanoseconds))
+            let handler = ForwardHandler(url: url, client: .shared, timeout: .nanoseconds(Duration.seconds(settings.forwardTimeout).nanoseconds),
+                                         sign: { [receiver] in receiver.verifier.sign($0) })
             register("forward#\(index + 1)") { try await handler.run($0) }
         }
     }

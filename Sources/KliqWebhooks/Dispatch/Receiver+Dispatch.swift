@@ -100,7 +100,7 @@ extension Receiver {
     private func load(_ entries: [LedgerEntry], seen: inout Set<String>) async throws -> (held: Int, left: Int) {
         var held = 0
         for (index, entry) in entries.enumerated() {
-            guard let event = try await self.store.event(id: entry.eventId) else { continue }
+            guard let event = try await self.dispatchable(entry) else { continue }
             switch self.scheduler.submit(.init(event: event, entry: entry), refilling: true) {
             case .held: held += 1
             case .skipped: break
@@ -199,6 +199,15 @@ extension Receiver {
 
     typealias Item = Scheduler.Item
 
+    /// The stored event of `entry`, read back for its handlers, with the signature it arrived with —
+    /// or, for an entry that kept none (written by 0.5.1), a signature under the first configured
+    /// secret, so a forwarded body always verifies at its destination.
+    func dispatchable(_ entry: LedgerEntry) async throws -> Event? {
+        guard var event = try await self.store.event(id: entry.eventId) else { return nil }
+        event.signature = entry.signature ?? self.verifier.sign(event.rawBody)
+        return event
+    }
+
     /// Re-drives an event's dead (or, naming a handler, any unsucceeded) deliveries: they become pending
     /// with a fresh retry budget and are dispatched again. Attempt numbers keep counting.
     /// - Parameters:
@@ -208,7 +217,7 @@ extension Receiver {
     @discardableResult
     public func redeliver(eventId: String, handler: String? = nil) async throws -> Bool {
         guard let entry = try await self.store.redrive(eventId: eventId, handler: handler),
-            let event = try await self.store.event(id: eventId)
+            let event = try await self.dispatchable(entry)
         else { return false }
         self.scheduler.submit(.init(event: event, entry: entry))
         return true

@@ -55,6 +55,10 @@ public struct LedgerEntry: Sendable, Hashable, Codable {
     public var timestamp: String?
     /// When the event was accepted, RFC 3339.
     public var acceptedAt: String
+    /// The `X-Kliq-Signature` the event arrived with, kept so a delivery read back from the store (after
+    /// a restart, a crash or a re-drive) is forwarded with it. `nil` in entries written by 0.5.1, which
+    /// kept none: such events are signed again with the first configured secret when dispatched.
+    public var signature: String?
 
     /// The order entries are read in: when accepted, then by event id. A job's events are dispatched
     /// in this order when they are read back from the ledger.
@@ -71,6 +75,7 @@ public struct LedgerEntry: Sendable, Hashable, Codable {
         self.jobId = event.jobId
         self.timestamp = event.timestamp
         self.acceptedAt = acceptedAt
+        self.signature = event.signature
         self.handlers = Dictionary(uniqueKeysWithValues: handlers.map { ($0, HandlerState()) })
     }
 

@@ -23,6 +23,8 @@ public struct Event: Sendable {
     /// `data.jobId`, when it is a string (CV-job events). Read once, while decoding: it routes the event.
     public let jobId: String?
     /// The `X-Kliq-Signature` the event arrived with, when it arrived through ``Receiver/receive(body:signature:)``.
+    /// Handlers get it also for events read back from the store (after a restart or a re-drive); an event
+    /// stored by 0.5.1, which kept no signature, gets one under the first configured secret.
     public internal(set) var signature: String?
 
     /// Byte ranges of the envelope's members and, when `data` is an object, of `data`'s members:

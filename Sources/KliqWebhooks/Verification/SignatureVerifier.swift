@@ -72,6 +72,12 @@ public struct SignatureVerifier: Sendable {
         return given
     }
 
+    /// The signature of `body` under the first (newest) configured secret: how an event whose original
+    /// signature is not known (stored by 0.5.1, which kept none) is signed when it is forwarded.
+    public func sign(_ body: [UInt8]) -> String {
+        Hex.encode(Crypto.hmacSHA256(key: self.keys[0], message: body))
+    }
+
     /// The signature a sender would put in `X-Kliq-Signature` for `body` under `secret`.
     public static func signature(for body: [UInt8], secret: Secret) -> String {
         Hex.encode(Crypto.hmacSHA256(key: secret.bytes, message: body))
