@@ -66,16 +66,29 @@ extension FileEventStore.Directories {
         }
     }
 
-    /// Writes the body to `tmp/` and links it to `events/<name>`; an existing name means a duplicate.
+    /// Writes the body to `tmp/` and links it to `events/<name>`. An existing name means a duplicate
+    /// only when it holds a whole event with this id; an empty or partial file (left by a file system
+    /// that lost unflushed data) is replaced, and the event is accepted again.
     private func link(_ body: [UInt8], as name: String) throws -> Outcome {
         let temporary = FileSystem.temporaryName()
         try FileSystem.writeNewFile(body, named: temporary, in: self.tmp, label: "tmp/\(temporary)", flush: false)
         defer { unlinkat(self.tmp, temporary, 0) }
         if linkat(self.tmp, temporary, self.events, name, 0) < 0 {
-            if errno == EEXIST { return .duplicate }
-            throw SystemCallError(operation: "link", path: "events/\(name)", errno: errno)
+            guard errno == EEXIST else { throw SystemCallError(operation: "link", path: "events/\(name)", errno: errno) }
+            let id = (try? Event(decoding: body))?.id ?? ""
+            if try self.holdsWholeEvent(named: name, id: id) { return .duplicate }
+            if renameat(self.tmp, temporary, self.events, name) < 0 {
+                throw SystemCallError(operation: "rename", path: "events/\(name)", errno: errno)
+            }
         }
         return .accepted
+    }
+
+    /// Whether `events/<name>` holds a whole stored event with id `id` (a JSON object that decodes
+    /// as an event of that id), rather than an empty or cut-short file.
+    func holdsWholeEvent(named name: String, id: String) throws -> Bool {
+        guard let stored = try FileSystem.readFile(named: name, in: self.events, label: "events/\(name)") else { return false }
+        return (try? Event(decoding: stored))?.id == id
     }
 
     /// Replaces `jobs/<name>` when `job` is later than what is stored (or what is stored is unreadable).

@@ -19,9 +19,11 @@ import Darwin
 /// flush covers a whole burst of deliveries. Then it applies the records to the files — each written to
 /// `tmp/` and linked (events: `link` fails if the name exists) or renamed (jobs, ledger) into place, so
 /// a reader only ever sees whole files — and only then does ``commit(_:)`` return. The files are
-/// flushed in the background by a checkpoint (`syncfs`) every ``Configuration/checkpointBytes`` of
-/// journal or ``Configuration/checkpointInterval``, after which the journal segment is deleted; start-up
-/// replays any segment left, so a crash at any point loses nothing that was acknowledged.
+/// made durable in the background by a checkpoint every ``Configuration/checkpointBytes`` of journal or
+/// ``Configuration/checkpointInterval``: the file system is flushed, then every file the segment
+/// produced and every directory it changed is `fsync`ed, and only then is the segment deleted.
+/// Start-up replays any segment left, so a crash or a power cut at any point loses nothing that was
+/// acknowledged (the README's "Crash model" says what is durable when).
 ///
 /// One process at a time may own a data directory; a second one fails to open it.
 ///
@@ -63,8 +65,11 @@ public final class FileEventStore: EventStore {
         do {
             let dirs = try Directories(path: directory)
             let replay = try dirs.replayJournal()
+            let checkpointer = GroupCommitter.Checkpointer(
+                root: dirs.root, journal: dirs.journal, events: dirs.events, jobs: dirs.jobs,
+                shelves: LedgerEntry.Shelf.allCases.map { dirs.ledger[$0]! })
             self.committer = try GroupCommitter(
-                root: dirs.root, journal: dirs.journal, firstSequence: replay.next, replayed: replay.replayed,
+                journal: dirs.journal, checkpointer: checkpointer, firstSequence: replay.next, replayed: replay.replayed,
                 segmentLimit: configuration.checkpointBytes, checkpointInterval: configuration.checkpointInterval.seconds,
                 hooks: .init(apply: { try dirs.apply($0, replaying: false) }, undo: { dirs.undo($0) })
             )
@@ -97,9 +102,13 @@ public final class FileEventStore: EventStore {
         let job = JobRecord(event: event).map { JournalRecord.JobWrite(name: StorageName.fileName(for: $0.jobId), bytes: $0.bytes, order: $0.order) }
         let ledgerBytes = try ledger.map(Self.encode)
         return try await self.eventLocks.withLock(name) {
-            // Under this id's lock, in a directory this process owns, the existence check cannot race;
-            // a stored name was made durable before its commit returned (or at start-up).
-            if faccessat(self.dirs.events, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0 {
+            // Under this id's lock, in a directory this process owns, the existence check cannot race.
+            // A name alone is not proof: a file system that lost unflushed data (a power cut on a
+            // directory written by 0.5.1) can leave an empty or partial file behind, and such a file is
+            // treated as absent — the event is stored again and answered `accepted`, never `duplicate`.
+            if faccessat(self.dirs.events, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0,
+                try await self.io({ try self.dirs.holdsWholeEvent(named: name, id: event.id) })
+            {
                 // A duplicate re-applies its job state: harmless when applied, a repair when a store
                 // written by an older version lost it to a crash between two writes.
                 if let job, try await self.io({ try self.jobNeedsUpdate(job) }) {

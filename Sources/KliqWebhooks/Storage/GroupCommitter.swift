@@ -12,7 +12,8 @@ import Synchronization
 /// meanwhile; under no load a batch is one record and a commit costs one flush.
 ///
 /// Segments are checkpointed in the background: when the current one is large or old, a new one is
-/// started, the file system is flushed (`syncfs`), and the older segments are deleted. Start-up replays
+/// started, the files the older segments produced are made durable (see ``Checkpointer``), and the
+/// older segments are deleted. Start-up replays
 /// whatever segments are left, so its cost depends on the un-checkpointed tail, never on history.
 ///
 /// A failed write or flush is rolled back (the segment is truncated to where the batch began) and
@@ -28,30 +29,86 @@ final class GroupCommitter: @unchecked Sendable {
 
     /// What a checkpoint needs, on descriptors of its own: a checkpoint still running when the store
     /// is released keeps these open, never the data directory's ownership lock.
-    private final class Checkpointer: Sendable {
+    ///
+    /// A segment is deleted only once every file its records produced is known durable: the file
+    /// system is flushed in bulk (`syncfs`, cheap), then each produced file and each directory that
+    /// gained or lost a name is `fsync`ed itself. `syncfs` alone is not trusted: on some file systems
+    /// (FUSE, some network and overlay file systems) it does not reach the storage, and the journal
+    /// would then be deleted while the files it describes were still only in memory.
+    final class Checkpointer: Sendable {
         let root: Int32
         let journal: Int32
+        /// `events/`, `jobs/`, and the ledger shelves, by the shelf's position in `Shelf.allCases`.
+        let events: Int32
+        let jobs: Int32
+        let shelves: [Int32]
 
-        init(root: Int32, journal: Int32) {
+        init(root: Int32, journal: Int32, events: Int32, jobs: Int32, shelves: [Int32]) {
             self.root = dup(root)
             self.journal = dup(journal)
+            self.events = dup(events)
+            self.jobs = dup(jobs)
+            self.shelves = shelves.map { dup($0) }
         }
 
         deinit {
-            closeDescriptor(self.root)
-            closeDescriptor(self.journal)
+            for fd in [self.root, self.journal, self.events, self.jobs] + self.shelves { closeDescriptor(fd) }
         }
 
-        /// Everything in `segments` has been applied to the files: flush the file system, then delete them.
+        /// Everything in `segments` has been applied to the files: make those files durable, then
+        /// delete the segments. - Returns: whether they were deleted (if not, they stay for the next
+        /// checkpoint or start-up, which re-applies them).
         func run(_ segments: [UInt64]) -> Bool {
             do {
                 try FileSystem.syncFileSystem(self.root, label: "data directory")
+                for sequence in segments {
+                    let name = JournalFormat.segmentName(sequence)
+                    guard let bytes = try FileSystem.readFile(named: name, in: self.journal, label: "journal/\(name)") else { continue }
+                    var seen = Set<String>()
+                    for (directory, file) in self.files(of: JournalFormat.decode(bytes).records) where seen.insert("\(directory)/\(file)").inserted {
+                        try Self.syncFile(file, in: directory)
+                    }
+                }
+                for directory in [self.events, self.jobs] + self.shelves {
+                    try FileSystem.syncDirectory(directory, label: "data directory")
+                }
             } catch {
-                return false  // The segments stay; the next checkpoint or start-up covers them.
+                return false
             }
             for sequence in segments { unlinkat(self.journal, JournalFormat.segmentName(sequence), 0) }
             fsync(self.journal)
             return true
+        }
+
+        /// The files `records` wrote: the event body, the job state, the ledger entry.
+        func files(of records: [JournalRecord]) -> [(Int32, String)] {
+            var files: [(Int32, String)] = []
+            let active = self.shelves[LedgerEntry.Shelf.allCases.firstIndex(of: .active)!]
+            for record in records {
+                switch record {
+                case .event(let name, _, let job, let ledger):
+                    files.append((self.events, name))
+                    if let job { files.append((self.jobs, job.name)) }
+                    if ledger != nil { files.append((active, name)) }
+                case .job(let job):
+                    files.append((self.jobs, job.name))
+                case .ledger(let name, let shelf, _):
+                    files.append((self.shelves[LedgerEntry.Shelf.allCases.firstIndex(of: shelf)!], name))
+                }
+            }
+            return files
+        }
+
+        /// `fsync` of one file. A file that is gone was replaced, moved or pruned by a later record,
+        /// which a later checkpoint covers.
+        private static func syncFile(_ name: String, in directory: Int32) throws {
+            let fd = openat(directory, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            if fd < 0 {
+                if errno == ENOENT { return }
+                throw SystemCallError(operation: "open", path: name, errno: errno)
+            }
+            defer { closeDescriptor(fd) }
+            if fsync(fd) < 0 { throw SystemCallError(operation: "fsync", path: name, errno: errno) }
         }
     }
 
@@ -91,10 +148,11 @@ final class GroupCommitter: @unchecked Sendable {
     /// Starts the committer on a fresh segment `firstSequence` in the open `journal/` directory of the
     /// data directory `root`. `replayed` are segments an earlier process left, already applied to the
     /// files: they are checkpointed in the background at once.
-    init(root: Int32, journal: Int32, firstSequence: UInt64, replayed: [UInt64], segmentLimit: Int, checkpointInterval: Double, hooks: Hooks) throws {
+    init(journal: Int32, checkpointer: Checkpointer, firstSequence: UInt64, replayed: [UInt64], segmentLimit: Int, checkpointInterval: Double,
+         hooks: Hooks) throws {
         self.journal = journal
         self.hooks = hooks
-        self.checkpointer = Checkpointer(root: root, journal: journal)
+        self.checkpointer = checkpointer
         self.retired = replayed
         self.segmentLimit = segmentLimit
         self.interval = checkpointInterval
