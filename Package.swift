@@ -10,7 +10,8 @@ let testSettings: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
 
 let package = Package(
     name: "kliq-webhooks",
-    platforms: [.macOS(.v15)],
+    // Linux only: the file store uses Linux system calls (syncfs, Glibc). No platforms line claims macOS,
+    // which does not build (see the README's "Requirements").
     products: [
         .library(name: "KliqWebhooks", targets: ["KliqWebhooks"]),
         .library(name: "KliqWebhooksHummingbird", targets: ["KliqWebhooksHummingbird"]),
