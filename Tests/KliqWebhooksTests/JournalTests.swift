@@ -116,6 +116,21 @@ struct JournalTests {
         _ = store
     }
 
+    /// Where the journal that could repair it is gone (a directory written by 0.5.1, whose checkpoint
+    /// trusted `syncfs`), an empty or cut-short events file is not proof of an accepted event: the same
+    /// delivery is accepted again, stored whole, and only then answered `duplicate`.
+    @Test(arguments: [[], Array(#"{"id":"evt_lost","type":"cv.jo"#.utf8), Array(#"{"id":"evt_other","type":"x"}"#.utf8)])
+    func anEmptyOrCutShortEventFileIsNeverADuplicate(leftover: [UInt8]) async throws {
+        try FileManager.default.createDirectory(atPath: self.dir.file("events"), withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: self.dir.file("events/evt_lost.json"), contents: Data(leftover)))
+        let store = try FileEventStore(directory: self.dir.path)
+        let body = envelope(id: "evt_lost")
+        #expect(try await store.commit(try Event(decoding: body)) == .accepted)
+        #expect(self.dir.contents("events/evt_lost.json") == body)
+        #expect(try await store.commit(try Event(decoding: body)) == .duplicate)
+        #expect(try await store.job(id: "job_1")?.eventId == "evt_lost")
+    }
+
     /// A segment this version cannot read stops start-up with a clear error and is kept; a segment cut
     /// short while its header was written holds nothing and is simply replaced.
     @Test func anUnreadableSegmentIsKeptAndRefusedClearly() async throws {
