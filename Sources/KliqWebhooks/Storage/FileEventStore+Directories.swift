@@ -161,13 +161,16 @@ extension FileEventStore {
             return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self).trimmingSuffixNewlines() : nil
         }
 
-        /// `mkdir -p` for the parents of `path` (mode 0700); the last component is created by the caller.
+        /// `mkdir -p` for the parents of `path` (mode 0700), each made durable in its parent; the last
+        /// component is created by the caller.
         private static func createParents(of path: String) throws {
             var prefix = path.hasPrefix("/") ? "/" : ""
             let components = path.split(separator: "/")
             for component in components.dropLast() {
                 prefix += component
-                if mkdir(prefix, 0o700) < 0, errno != EEXIST {
+                if mkdir(prefix, 0o700) == 0 {
+                    try FileSystem.syncParent(of: prefix)
+                } else if errno != EEXIST {
                     throw SystemCallError(operation: "mkdir", path: prefix, errno: errno)
                 }
                 prefix += "/"

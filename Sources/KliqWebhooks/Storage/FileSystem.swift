@@ -32,19 +32,27 @@ enum FileSystem {
         if result < 0 { throw SystemCallError(operation: operation, path: path, errno: errno) }
     }
 
-    /// Creates `path` (mode 0700) unless it exists, then opens it as a directory.
+    /// Creates `path` (mode 0700) unless it exists, then opens it as a directory. A directory it
+    /// creates is made durable in its parent (a power cut cannot take the new name back).
     static func openDirectory(_ path: String, create: Bool = true) throws(SystemCallError) -> Int32 {
-        if create, mkdir(path, 0o700) < 0, errno != EEXIST {
-            throw SystemCallError(operation: "mkdir", path: path, errno: errno)
+        if create {
+            if mkdir(path, 0o700) == 0 {
+                try syncParent(of: path)
+            } else if errno != EEXIST {
+                throw SystemCallError(operation: "mkdir", path: path, errno: errno)
+            }
         }
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
         try check(fd, "open directory", path)
         return fd
     }
 
-    /// Creates the sub-directory `name` of `parent` (mode 0700) unless it exists, then opens it.
+    /// Creates the sub-directory `name` of `parent` (mode 0700) unless it exists, then opens it. A
+    /// directory it creates is made durable in `parent`.
     static func openDirectory(_ name: String, in parent: Int32, label: String) throws(SystemCallError) -> Int32 {
-        if mkdirat(parent, name, 0o700) < 0, errno != EEXIST {
+        if mkdirat(parent, name, 0o700) == 0 {
+            try check(fsync(parent), "fsync directory", label)
+        } else if errno != EEXIST {
             throw SystemCallError(operation: "mkdir", path: label, errno: errno)
         }
         let fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
@@ -97,6 +105,17 @@ enum FileSystem {
             if count == 0 { return bytes }
             bytes.append(contentsOf: chunk[0..<count])
         }
+    }
+
+    /// Flushes the entries of the directory holding `path` (its name there) to disk.
+    static func syncParent(of path: String) throws(SystemCallError) {
+        var trimmed = Substring(path)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        let parent = trimmed.lastIndex(of: "/").map { $0 == trimmed.startIndex ? "/" : String(trimmed[..<$0]) } ?? "."
+        let fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        try check(fd, "open directory", parent)
+        defer { close(fd) }
+        try check(fsync(fd), "fsync directory", parent)
     }
 
     /// Flushes a directory's entries (new names, renames, unlinks) to disk.
