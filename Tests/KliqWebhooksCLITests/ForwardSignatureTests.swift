@@ -25,26 +25,33 @@ struct ForwardSignatureTests {
         var signature: String?
     }
 
-    /// A Hummingbird sink: `hold` keeps each request open for a minute, `fail` answers 500, `succeed` 204.
-    func withSink(_ body: (Int, Mutex<SinkMode>, Mutex<[Received]>) async throws -> Void) async throws {
+    /// What the sink does with a request, and what it has received.
+    final class Sink: Sendable {
         let mode = Mutex(SinkMode.hold)
         let received = Mutex<[Received]>([])
+    }
+
+    /// A Hummingbird sink: `hold` keeps each request open while the mode stays `hold`, `fail` answers 500, `succeed` 204.
+    func withSink(_ body: @escaping @Sendable (Int, Sink) async throws -> Void) async throws {
+        let state = Sink()
         let router = Router()
         router.post("/hook") { request, _ -> HTTPResponse.Status in
             let bytes = try await request.body.collect(upTo: 1 << 22)
             let item = Received(body: Array(bytes.readableBytesView), signature: request.headers[.init("X-Kliq-Signature")!])
-            received.withLock { $0.append(item) }
-            switch mode.withLock({ $0 }) {
+            state.received.withLock { $0.append(item) }
+            switch state.mode.withLock({ $0 }) {
             case .hold:
-                try? await Task.sleep(for: .seconds(60))
+                // Held until the test changes the mode (or a minute passes), so the request is in flight.
+                let deadline = ContinuousClock.now + .seconds(60)
+                while state.mode.withLock({ $0 }) == .hold, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
                 return .serviceUnavailable
             case .fail: return .internalServerError
             case .succeed: return .noContent
             }
         }
-        let sink = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        let server = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                                logger: Logger(label: "sink", factory: { _ in SwiftLogNoOpLogHandler() }))
-        try await sink.test(.live) { client in try await body(client.port!, mode, received) }
+        try await server.test(.live) { client in try await body(client.port!, state) }
     }
 
     func serve(_ port: Int, _ extra: [String] = []) async throws -> ServeProcess {
@@ -56,23 +63,23 @@ struct ForwardSignatureTests {
 
     @Test func forwardsReadBackAfterASIGKILLCarryTheOriginalSignature() async throws {
         let bodies = try ["cv.job.completed.large", "cv.job.failed.error-string", "visit.submitted"].map { try self.fixtures.load($0).body }
-        try await self.withSink { port, mode, received in
+        try await self.withSink { port, sink in
             let first = try await self.serve(port)
             for body in bodies {
                 let answer = try await first.client.post("/webhooks/kliq", body: body, headers: [("X-Kliq-Signature", self.original.signature(for: body))])
                 #expect(answer.status == 200)
             }
             // All three forwards are in flight (the sink holds them): nothing is recorded as handled.
-            #expect(try await eventually { received.withLock { $0.count } == 3 })
+            #expect(try await eventually { sink.received.withLock { $0.count } == 3 })
             kill(first.process.processIdentifier, SIGKILL)
             _ = try await first.waitForExit()
-            received.withLock { $0.removeAll() }
-            mode.withLock { $0 = .succeed }
+            sink.received.withLock { $0.removeAll() }
+            sink.mode.withLock { $0 = .succeed }
 
             let second = try await self.serve(port)
-            #expect(try await eventually { received.withLock { $0.count } >= 3 })
+            #expect(try await eventually { sink.received.withLock { $0.count } >= 3 })
             #expect(try await second.terminate() == 0)
-            let got = received.withLock { $0 }
+            let got = sink.received.withLock { $0 }
             #expect(Set(got.map(\.body)) == Set(bodies))
             for item in got {
                 #expect(item.signature == self.original.signature(for: item.body))
@@ -82,8 +89,8 @@ struct ForwardSignatureTests {
 
     @Test func forwardsRedrivenWithEventsRedeliverCarryTheOriginalSignature() async throws {
         let body = try self.fixtures.load("cv.job.completed.custom").body
-        try await self.withSink { port, mode, received in
-            mode.withLock { $0 = .fail }
+        try await self.withSink { port, sink in
+            sink.mode.withLock { $0 = .fail }
             let serve = try await self.serve(port, ["--retry-attempts", "1"])
             let answer = try await serve.client.post("/webhooks/kliq", body: body, headers: [("X-Kliq-Signature", self.original.signature(for: body))])
             #expect(answer.status == 200)
@@ -93,12 +100,12 @@ struct ForwardSignatureTests {
             // Offline re-drive, then a restart that runs it.
             let redeliver = try ServeProcess(["events", "redeliver", "evt_custom_0001"], environment: [:], workingDirectory: self.dir.path)
             #expect(try await redeliver.waitForExit() == 0)
-            mode.withLock { $0 = .succeed }
-            received.withLock { $0.removeAll() }
+            sink.mode.withLock { $0 = .succeed }
+            sink.received.withLock { $0.removeAll() }
             let again = try await self.serve(port)
-            #expect(try await eventually { received.withLock { $0.count } == 1 })
+            #expect(try await eventually { sink.received.withLock { $0.count } == 1 })
             #expect(try await again.terminate() == 0)
-            let got = try #require(received.withLock { $0.first })
+            let got = try #require(sink.received.withLock { $0.first })
             #expect(got.body == body)
             #expect(got.signature == self.original.signature(for: body))
         }
