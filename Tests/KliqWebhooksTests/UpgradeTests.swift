@@ -69,7 +69,7 @@ struct UpgradeTests {
                                 logger: quietLogger)
         let seen = Mutex<[String: String?]>([:])
         receiver.onAny(name: "forward#1") { event in seen.withLock { $0[event.id] = event.signature } }
-        try await withRunningReceiver(receiver) {
+        try await withRunningReceiver(receiver) { () async throws in
             #expect(try await eventually { seen.withLock { $0.count } == 3 })
             #expect(Set(seen.withLock { $0.keys }) == Set(Self.pending))
             #expect(try await receiver.redeliverDead() == 2)
