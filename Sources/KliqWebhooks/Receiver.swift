@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -38,15 +41,20 @@ public final class Receiver: Service, Sendable {
         /// as KLIQ keeps retrying. `nil` (the default): no check; deduplication by id, which lasts as long
         /// as `events/` is kept, is the replay protection.
         public var replayWindow: Duration?
-        /// How many bytes of accepted events waiting for their handlers (bodies included) are kept in
-        /// memory. Beyond this, events wait in the store's active ledger only and are read back, oldest
-        /// first, as the handlers catch up — so a long handler outage under heavy intake does not grow
-        /// memory. Events of one job still reach a handler in order.
+        /// How many bytes of event bodies the dispatcher holds at once for running handlers. What waits
+        /// beyond it stays in the store and is claimed as handlers finish, so a long handler outage
+        /// under heavy intake does not grow memory by bodies. Events of one job still reach a handler in
+        /// order. (One event larger than this still runs, alone.)
         public var maxQueuedBytes: Int
+        /// How long a claimed event's deliveries belong to this receiver before another may take them
+        /// over (renewed at a third of it while the handlers run). Matters where several receivers
+        /// share one store.
+        public var lease: Duration
 
         public init(maxBodyBytes: Int = 4 * 1024 * 1024, maxConcurrentDispatches: Int = 16, retry: RetryPolicy = .init(),
                     shutdownGracePeriod: Duration = .seconds(30), replayWindow: Duration? = nil,
-                    maxQueuedBytes: Int = 32 * 1024 * 1024) {
+                    maxQueuedBytes: Int = 32 * 1024 * 1024, lease: Duration = .seconds(30)) {
+            self.lease = lease
             self.maxBodyBytes = maxBodyBytes
             self.maxConcurrentDispatches = maxConcurrentDispatches
             self.retry = retry
@@ -71,7 +79,9 @@ public final class Receiver: Service, Sendable {
     let logger: Logger
     let handlers = HandlerRegistry()
     let waiters = JobWaiters()
-    let scheduler: Scheduler
+    let dispatch = DispatchState()
+    /// This receiver's name on the leases it takes: host, process and a random part.
+    let owner: String
 
     /// - Parameters:
     ///   - verifier: checks signatures; holds the secrets.
@@ -83,8 +93,14 @@ public final class Receiver: Service, Sendable {
         self.store = store
         self.configuration = configuration
         self.logger = logger
-        self.scheduler = Scheduler(limit: configuration.maxConcurrentDispatches, capacity: configuration.maxQueuedBytes)
+        self.owner = "\(Receiver.hostName):\(getpid()):\(UInt32.random(in: .min ... .max))"
     }
+
+    static let hostName: String = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, 255) == 0 else { return "localhost" }
+        return String(cString: buffer)
+    }()
 
     /// The verifier deliveries are checked with now.
     public var verifier: SignatureVerifier { self.currentVerifier.withLock { $0 } }
@@ -173,11 +189,10 @@ public final class Receiver: Service, Sendable {
         }
 
         let names = self.handlers.names(for: event.type)
-        let entry = names.isEmpty ? nil : LedgerEntry(event: event, handlers: names, acceptedAt: Timestamp.now().rfc3339)
         let outcome: Outcome
         let writeStarted = ContinuousClock.now
         do {
-            outcome = try await self.store.commit(event, ledger: entry)
+            outcome = try await self.store.accept(event, handlers: names).outcome
         } catch {
             throw self.refuse(Self.storageError(error, doing: "store the event"), logger, since: started)
         }
@@ -186,7 +201,7 @@ public final class Receiver: Service, Sendable {
         logger.info("delivery \(outcome.rawValue)", metadata: [
             "kliq.outcome": .string(outcome.rawValue), "kliq.latency_ms": Self.milliseconds(since: started),
         ])
-        if outcome == .accepted, let entry { self.scheduler.submit(.init(event: event, entry: entry)) }
+        if outcome == .accepted, !names.isEmpty { self.dispatch.wake() }
         await self.notifyWaiters(after: event)
         return Delivery(outcome: outcome, event: event, secretIndex: match.secretIndex)
     }

@@ -128,10 +128,7 @@ struct EventsCommand: AsyncParsableCommand {
                 return
             }
             let store = try FileEventStore(directory: directory.path)
-            var ids: [String] = self.eventId.map { [$0] } ?? []
-            if self.dead { ids = try await store.ledgerEntries(on: .dead).map(\.eventId) }
-            var count = 0
-            for id in ids where try await store.redrive(eventId: id, handler: self.handler) != nil { count += 1 }
+            let count = try await store.redrive(self.dead ? .allDead : .event(self.eventId ?? "", handler: self.handler))
             print("\(count) event\(count == 1 ? "" : "s") re-driven; the next serve start on \(directory.path) dispatches them")
         }
     }

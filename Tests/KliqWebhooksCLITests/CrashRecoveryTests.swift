@@ -82,7 +82,9 @@ struct CrashRecoveryTests {
         var unparseable: [String] = []
         let root = URL(fileURLWithPath: dir.file("kliq-data"))
         for case let url as URL in FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil)! where url.pathExtension == "json" {
-            guard let data = FileManager.default.contents(atPath: url.path), (try? JSONSerialization.jsonObject(with: data)) != nil else {
+            // The restarted serve is already dispatching: a ledger entry can move between listing and reading.
+            guard let data = FileManager.default.contents(atPath: url.path) else { continue }
+            guard (try? JSONSerialization.jsonObject(with: data)) != nil else {
                 unparseable.append(url.path)
                 continue
             }

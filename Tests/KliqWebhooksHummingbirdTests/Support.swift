@@ -46,14 +46,19 @@ extension TestResponse {
 
 /// A store whose writes always fail, as on a full or read-only disk.
 struct FailingStore: EventStore {
-    func commit(_ event: Event, ledger: LedgerEntry?) async throws -> Outcome {
+    func accept(_ event: Event, handlers: [String]) async throws -> Acceptance {
         throw WebhookError(.storageUnavailable, "cannot write to the data directory: write events/x.json: No space left on device")
     }
+    func claim(handlers: Set<String>, owner: String, limit: Int, maxBytes: Int, lease: Duration) async throws -> [Claim] { [] }
+    func renew(_ claim: Claim, lease: Duration) async throws -> Bool { false }
+    func settle(_ claim: Claim, outcomes: [String: DeliveryOutcome]) async throws -> Bool { false }
+    func release(_ claim: Claim) async {}
+    func pending(handlers: Set<String>) async throws -> Int { 0 }
+    func redrive(_ filter: RedriveFilter) async throws -> Int { throw WebhookError(.storageUnavailable, "no space left") }
+    func deliveries(eventId: String) async throws -> LedgerEntry? { nil }
+    func deliveries(on shelf: LedgerEntry.Shelf, after cursor: String?, limit: Int) async throws -> [LedgerEntry] { [] }
     func quarantine(body: [UInt8], reason: String) async throws { throw WebhookError(.storageUnavailable, "no space left") }
     func event(id: String) async throws -> Event? { nil }
     func job(id: String) async throws -> Job? { nil }
     func checkHealth() async throws { throw WebhookError(.storageUnavailable, "No space left on device") }
-    func updateLedger(_ entry: LedgerEntry) async throws { throw WebhookError(.storageUnavailable, "no space left") }
-    func ledgerEntry(eventId: String) async throws -> LedgerEntry? { nil }
-    func ledgerEntries(on shelf: LedgerEntry.Shelf) async throws -> [LedgerEntry] { [] }
 }

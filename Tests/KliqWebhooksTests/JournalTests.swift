@@ -42,7 +42,7 @@ struct JournalTests {
 
     @Test func recordsRoundTripAndReportTheirSize() throws {
         let records: [JournalRecord] = [
-            .event(name: "evt_1.json", body: envelope(id: "evt_1"), job: try Self.job("evt_1"), ledger: Array("{}".utf8)),
+            .event(name: "evt_1.json", body: envelope(id: "evt_1"), job: try Self.job("evt_1"), ledger: Array("{}".utf8), sequence: 1 << 40 | 7),
             .event(name: "evt_2.json", body: envelope(id: "evt_2"), job: nil, ledger: nil),
             .job(try Self.job("evt_3")),
             .ledger(name: "evt_1.json", shelf: .done, bytes: Array(#"{"revision":1}"#.utf8)),
@@ -52,11 +52,11 @@ struct JournalTests {
         let decoded = JournalFormat.decode(bytes)
         #expect(decoded.validLength == bytes.count)
         #expect(decoded.records.count == 4)
-        guard case .event(let name, let body, let job, let ledger) = decoded.records[0] else { Issue.record("not an event"); return }
-        #expect(name == "evt_1.json" && body == envelope(id: "evt_1") && ledger == Array("{}".utf8))
+        guard case .event(let name, let body, let job, let ledger, let sequence) = decoded.records[0] else { Issue.record("not an event"); return }
+        #expect(name == "evt_1.json" && body == envelope(id: "evt_1") && ledger == Array("{}".utf8) && sequence == 1 << 40 | 7)
         let expectedOrder = try Self.job("evt_1").order
         #expect(job?.name == "job_j.json" && job?.order == expectedOrder)
-        guard case .event(_, _, nil, nil) = decoded.records[1] else { Issue.record("optional parts not kept empty"); return }
+        guard case .event(_, _, nil, nil, 0) = decoded.records[1] else { Issue.record("optional parts not kept empty"); return }
         let expectedJob = try Self.job("evt_3").bytes
         guard case .job(let alone) = decoded.records[2], alone.bytes == expectedJob else { Issue.record("job"); return }
         guard case .ledger("evt_1.json", .done, let entry) = decoded.records[3], entry == Array(#"{"revision":1}"#.utf8) else {
@@ -91,7 +91,7 @@ struct JournalTests {
         try FileManager.default.createDirectory(atPath: self.dir.file("journal"), withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: self.dir.file("events"), withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: self.dir.file("jobs"), withIntermediateDirectories: true)
-        let ledgerActive = #"{"acceptedAt":"2026-04-28T12:00:00Z","eventId":"evt_new","handlers":{"h":{"attempts":0,"status":"pending"}},"revision":0,"shelf":"active"}"#
+        let ledgerActive = #"{"acceptedAt":"2026-04-28T12:00:00Z","eventId":"evt_new","eventType":"cv.job.completed","handlers":{"h":{"attempts":0,"budgetStart":0,"failures":[],"status":"pending"}},"revision":0}"#
         let records: [JournalRecord] = [
             .event(name: "evt_new.json", body: envelope(id: "evt_new", timestamp: "2026-04-28T12:00:00Z"), job: try Self.job("evt_new"),
                    ledger: Array((ledgerActive + "\n").utf8)),
@@ -133,6 +133,20 @@ struct JournalTests {
 
     /// A segment this version cannot read stops start-up with a clear error and is kept; a segment cut
     /// short while its header was written holds nothing and is simply replaced.
+    /// An active ledger entry this version cannot read stops start-up with an error naming it, and is
+    /// kept: its deliveries are never silently dropped.
+    @Test func anUnreadableLedgerEntryIsKeptAndRefusedClearly() async throws {
+        try FileManager.default.createDirectory(atPath: self.dir.file("ledger/active"), withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: self.dir.file("ledger/active/evt_x.json"), contents: Data(#"{"eventId":"evt_x""#.utf8)))
+        #expect {
+            _ = try FileEventStore(directory: self.dir.path)
+        } throws: { error in
+            let error = error as? WebhookError
+            return error?.code == .storageUnavailable && error?.message.contains("ledger/active/evt_x.json") == true
+        }
+        #expect(self.dir.names("ledger/active") == ["evt_x.json"])
+    }
+
     @Test func anUnreadableSegmentIsKeptAndRefusedClearly() async throws {
         try FileManager.default.createDirectory(atPath: self.dir.file("journal"), withIntermediateDirectories: true)
         let foreign = Array("KLIQJNL9".utf8) + [1, 2, 3]
@@ -178,16 +192,16 @@ struct JournalTests {
             try await withRunningReceiver(receiver) {
                 try await receiver.deliver(fixtures.load("observation.created"), signedWith: signer)
             }
-            #expect(try await store.ledgerEntry(eventId: "evt_obs_created_0001")?.shelf == .done)
+            #expect(try await store.deliveries(eventId: "evt_obs_created_0001")?.shelf == .done)
         }
         // Released without a checkpoint: the journal still holds the commit (active, revision 0) and
         // the transition to done, and the next start replays both over files that already have them.
         let segment = try #require(self.dir.names("journal").first)
         #expect(JournalFormat.decode(try #require(self.dir.contents("journal/\(segment)"))).records.count >= 2)
         let reopened = try FileEventStore(directory: self.dir.path)
-        #expect(try await reopened.ledgerEntry(eventId: "evt_obs_created_0001")?.shelf == .done)
+        #expect(try await reopened.deliveries(eventId: "evt_obs_created_0001")?.shelf == .done)
         #expect(self.dir.names("ledger/active").isEmpty)
-        #expect(try await reopened.ledgerEntries(on: .active).isEmpty)
+        #expect(try await reopened.allDeliveries(on: .active).isEmpty)
         #expect(ran.withLock { $0 } == 1)
     }
 
@@ -244,7 +258,7 @@ struct JournalTests {
         #expect(!self.dir.names("events").contains("evt_blocked.json"))
         #expect(self.dir.names("events").contains("evt_fine.json"))
         let journal = try self.dir.names("journal").flatMap { try JournalFormat.decode(#require(self.dir.contents("journal/\($0)"))).records }
-        let names = journal.compactMap { record -> String? in if case .event(let name, _, _, _) = record { name } else { nil } }
+        let names = journal.compactMap { record -> String? in if case .event(let name, _, _, _, _) = record { name } else { nil } }
         #expect(names == ["evt_fine.json"])
 
         try FileManager.default.removeItem(atPath: self.dir.file("jobs/job_blocked.json"))

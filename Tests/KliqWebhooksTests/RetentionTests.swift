@@ -18,14 +18,14 @@ struct RetentionTests {
         let store = try FileEventStore(directory: dir.file("data"))
         for id in ["evt_old_plain", "evt_old_done", "evt_old_active", "evt_old_dead", "evt_new"] {
             let event = try Event(decoding: envelope(id: id))
-            let entry = id == "evt_old_plain" || id == "evt_new" ? nil : LedgerEntry(event: event, handlers: ["h"], acceptedAt: "2026-04-28T12:00:00Z")
-            #expect(try await store.commit(event, ledger: entry) == .accepted)
+            let handlers = id == "evt_old_plain" || id == "evt_new" ? [] : ["h"]
+            #expect(try await store.accept(event, handlers: handlers).outcome == .accepted)
         }
-        var done = try #require(try await store.ledgerEntry(eventId: "evt_old_done"))
+        var done = try #require(try await store.deliveries(eventId: "evt_old_done"))
         done.recordSuccess(of: "h")
         done.revision += 1
         try await store.updateLedger(done)
-        var dead = try #require(try await store.ledgerEntry(eventId: "evt_old_dead"))
+        var dead = try #require(try await store.deliveries(eventId: "evt_old_dead"))
         dead.recordFailure(of: "h", error: "boom", at: Timestamp.now(), next: nil)
         dead.revision += 1
         try await store.updateLedger(dead)

@@ -58,8 +58,8 @@ struct UpgradeTests {
         }
         #expect(try await store.job(id: "job_up_1")?.status == .completed)
         #expect(try await store.job(id: "job_up_3")?.status == .failed)
-        #expect(try await store.ledgerEntries(on: .dead).map(\.eventId).sorted() == Self.dead)
-        #expect(try await store.ledgerEntries(on: .active).map(\.eventId).sorted() == Self.pending.sorted())
+        #expect(try await store.allDeliveries(on: .dead).map(\.eventId).sorted() == Self.dead)
+        #expect(try await store.allDeliveries(on: .active).map(\.eventId).sorted() == Self.pending.sorted())
     }
 
     @Test func pendingDeliveriesContinueAndDeadOnesAreRedrivenAllSigned() async throws {
@@ -80,8 +80,8 @@ struct UpgradeTests {
             let body = try #require(bodies[id])
             #expect(throws: Never.self, "\(id)") { try only.verify(signature: signature, body: body) }
         }
-        #expect(try await store.ledgerEntries(on: .active).isEmpty)
-        #expect(try await store.ledgerEntries(on: .dead).isEmpty)
-        #expect(try await store.ledgerEntries(on: .done).count == 5)
+        #expect(try await store.allDeliveries(on: .active).isEmpty)
+        #expect(try await store.allDeliveries(on: .dead).isEmpty)
+        #expect(try await store.allDeliveries(on: .done).count == 5)
     }
 }

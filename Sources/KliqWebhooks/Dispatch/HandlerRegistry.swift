@@ -52,5 +52,8 @@ final class HandlerRegistry: Sendable {
         self.table.withLock { $0.entries.first { $0.name == name } }
     }
 
+    /// The names of every registered handler.
+    var allNames: Set<String> { self.table.withLock { Set($0.entries.map(\.name)) } }
+
     var errorHandlers: [ErrorHandler] { self.table.withLock { $0.errors } }
 }

@@ -4,151 +4,127 @@ import ServiceLifecycle
 extension Receiver {
     /// Dispatches accepted events to their handlers until graceful shutdown.
     ///
-    /// First it recovers what the ledger says is unfinished (pending, or retrying) from before a crash or
-    /// restart. On graceful shutdown it starts nothing new, lets running handlers finish for up to
-    /// ``Configuration/shutdownGracePeriod``, then returns; whatever is unfinished stays pending on disk
-    /// and is dispatched again at the next start. Run it after (so: shut it down after) the HTTP server.
+    /// A loop over the store's due deliveries: it claims what is due for this receiver's handlers — as
+    /// many events as ``Configuration/maxConcurrentDispatches`` leaves room for, with bodies up to
+    /// ``Configuration/maxQueuedBytes`` — runs each event's due handlers, and settles the outcomes. The
+    /// store keeps each job's events in order and hands a crashed or restarted process's unfinished
+    /// deliveries out again; nothing waits in memory that is not being run. It wakes when an event is
+    /// accepted or re-driven, when a handler finishes, and four times a second for retries falling due.
+    ///
+    /// On graceful shutdown it claims nothing new, lets running handlers finish for up to
+    /// ``Configuration/shutdownGracePeriod``, then cancels them: what did not succeed stays pending for
+    /// the next start. Run it after (so: shut it down after) the HTTP server.
     public func run() async throws {
-        await self.recover()
-        let scheduler = self.scheduler
+        let pending = try? await self.store.pending(handlers: self.handlers.allNames)
+        if let pending, pending > 0 {
+            self.logger.notice("unfinished handler deliveries to run", metadata: ["kliq.count": "\(pending)"])
+        }
+        let dispatch = self.dispatch
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { outer in
                 outer.addTask { await self.dispatchLoop() }
                 outer.addTask {
-                    // Timers of parked lanes, and the grace period once shutdown has begun.
-                    while !scheduler.isShuttingDown {
-                        scheduler.promoteDueTimers()
-                        try? await Task.sleep(for: .milliseconds(50))
-                        if Task.isCancelled { return }
-                    }
+                    await dispatch.waitForShutdown()
                     try? await Task.sleep(for: self.configuration.shutdownGracePeriod)
                 }
                 await outer.next()
                 outer.cancelAll()
             }
         } onGracefulShutdown: {
-            scheduler.beginShutdown()
+            dispatch.beginShutdown()
         }
         self.logger.info("handlers stopped")
     }
 
-    private func dispatchLoop() async {
-        await withDiscardingTaskGroup { group in
-            for await _ in self.scheduler.wakeups {
-                if self.scheduler.beginRefillIfDue() {
-                    group.addTask { await self.refill() }
-                }
-                while let lane = self.scheduler.claimReadyLane() {
-                    group.addTask { await self.work(lane: lane) }
-                }
-            }
-        }
-    }
-
-    /// Waits until every accepted event so far, and whatever an earlier process left unfinished in the
-    /// ledger, has been through its handlers: each handler succeeded or is dead (retries included). Only
-    /// ``run()`` makes progress, so wait while the receiver runs.
+    /// Waits until every delivery due for this receiver's handlers — of events accepted so far, and
+    /// whatever an earlier process left unfinished — has been run to an end: each handler succeeded or
+    /// is dead (retries included). Only ``run()`` makes progress, so wait while the receiver runs.
     public func waitUntilIdle() async {
-        await self.scheduler.waitUntilIdle()
-    }
-
-    /// Loads the unfinished ledger entries (as many as the memory bound allows) and schedules them.
-    func recover() async {
-        self.scheduler.beginRecovery()
-        let (held, left) = await self.refill()
-        if held + left > 0 {
-            self.logger.notice("recovered unfinished handler deliveries", metadata: [
-                "kliq.count": "\(held + left)", "kliq.waiting_on_disk": "\(left)",
-            ])
+        while true {
+            let running = self.dispatch.running
+            if running == 0, (try? await self.store.pending(handlers: self.handlers.allNames)) == 0, self.dispatch.running == 0 { return }
+            await self.dispatch.waitForProgress(upTo: .milliseconds(100))
         }
     }
 
-    /// Reads the active ledger back into the scheduler, oldest first, until its memory bound (a refill
-    /// the scheduler has begun). - Returns: how many events it now holds and how many it left on disk.
-    @discardableResult
-    func refill() async -> (held: Int, left: Int) {
-        var seen = Set<String>()
-        var held = 0
-        var left = 0
-        do {
-            var entries = try await self.store.ledgerEntries(on: .active)
-            while true {
-                let loaded = try await self.load(entries, seen: &seen)
-                held += loaded.held
-                left += loaded.left
-                // Events spilled while the ledger was read, which the read may have missed: by id.
-                let missed = self.scheduler.finishRefill(seen: seen, complete: left == 0, remaining: left)
-                if missed.isEmpty { break }
-                entries = []
-                for id in missed {
-                    if let entry = try await self.store.ledgerEntry(eventId: id), entry.shelf == .active { entries.append(entry) }
+    private func dispatchLoop() async {
+        let lease = self.configuration.lease
+        await withDiscardingTaskGroup { group in
+            var gaugeAt = ContinuousClock.now - .seconds(1)
+            while !self.dispatch.isShuttingDown {
+                let generation = self.dispatch.generation
+                let (slots, bytes) = self.dispatch.room(limit: self.configuration.maxConcurrentDispatches, bytes: self.configuration.maxQueuedBytes)
+                var claimed: [Claim] = []
+                if slots > 0 {
+                    do {
+                        claimed = try await self.store.claim(handlers: self.handlers.allNames, owner: self.owner, limit: slots,
+                                                             maxBytes: max(1, bytes), lease: lease)
+                    } catch {
+                        self.logger.error("could not claim due handler deliveries; trying again in 1 s", metadata: ["kliq.error": "\(error)"])
+                        try? await Task.sleep(for: .seconds(1))
+                        continue
+                    }
                 }
-                entries.sort(by: LedgerEntry.acceptedBefore)
-                seen.formUnion(missed)
-            }
-        } catch {
-            self.logger.error("could not read the handler ledger; waiting events are read again later", metadata: ["kliq.error": "\(error)"])
-            try? await Task.sleep(for: .seconds(1))
-            _ = self.scheduler.finishRefill(seen: seen, complete: false, remaining: 0)
-        }
-        return (held, left)
-    }
-
-    /// Hands `entries` (in acceptance order) to the scheduler until the first it has no room for: what
-    /// follows stays on disk too, so a job's events keep their order. - Returns: how many it holds now,
-    /// and how many were left.
-    private func load(_ entries: [LedgerEntry], seen: inout Set<String>) async throws -> (held: Int, left: Int) {
-        var held = 0
-        for (index, entry) in entries.enumerated() {
-            guard let event = try await self.dispatchable(entry) else { continue }
-            switch self.scheduler.submit(.init(event: event, entry: entry), refilling: true) {
-            case .held: held += 1
-            case .skipped: break
-            case .spilled: return (held, entries.count - index)
-            }
-            seen.insert(entry.eventId)
-        }
-        return (held, 0)
-    }
-
-    /// Works through one lane: runs the head's due handlers, records the outcome, moves on in order.
-    private func work(lane: String) async {
-        while !Task.isCancelled, let item = self.scheduler.head(of: lane) {
-            let now = Timestamp.now()
-            let registered = item.entry.handlers.filter { !$0.value.isSettled && self.handlers.handler(named: $0.key) != nil }
-            if registered.isEmpty && !item.entry.isSettled {
-                self.logger.warning("ledger entry names handlers that are not registered; it stays active",
-                                    metadata: ["kliq.event_id": .wire(item.event.id), "kliq.handlers": "\(item.entry.handlers.keys.sorted())"])
-                self.scheduler.update(item, done: true)
-                continue
-            }
-            let due = registered.filter { $0.value.status == .pending || ($0.value.nextAttemptAt.flatMap(Timestamp.init(rfc3339:)) ?? now) <= now }
-            if due.isEmpty {
-                guard let next = registered.compactMap({ $0.value.nextAttemptAt.flatMap(Timestamp.init(rfc3339:)) }).min() else {
-                    self.scheduler.update(item, done: true)
-                    continue
+                for claim in claimed {
+                    self.dispatch.started(bytes: claim.event.rawBody.count)
+                    group.addTask {
+                        await self.work(claim)
+                        self.dispatch.finished(bytes: claim.event.rawBody.count)
+                    }
                 }
-                let wait = Duration.nanoseconds((next.seconds - now.seconds) * 1_000_000_000 + (next.nanoseconds - now.nanoseconds))
-                self.scheduler.park(lane, until: .now + wait)
-                return
+                if ContinuousClock.now - gaugeAt >= .seconds(1) {
+                    gaugeAt = .now
+                    ReceiverMetrics.pending((try? await self.store.pending(handlers: self.handlers.allNames)) ?? 0)
+                }
+                if claimed.count < slots || slots == 0 {
+                    await self.dispatch.waitForProgress(since: generation, upTo: .milliseconds(250))
+                }
             }
-            var updated = item
-            updated.entry = await self.runHandlers(due.keys.sorted(), for: item)
-            self.scheduler.update(updated, done: updated.entry.isSettled)
         }
-        self.scheduler.release(lane)
     }
 
-    /// Runs `names` for the item's event concurrently and returns the entry with their outcomes recorded.
-    private func runHandlers(_ names: [String], for item: Item) async -> LedgerEntry {
-        let event = item.event
-        let results = await withTaskGroup(of: (String, (any Error)?).self) { group in
+    /// Runs one claimed event's due handlers concurrently, keeps its lease alive meanwhile, and settles.
+    private func work(_ claimed: Claim) async {
+        var signed = claimed
+        // Stored by 0.5.1, which kept no signature: signed with the first secret, so a forward verifies.
+        if signed.event.signature == nil { signed.event.signature = self.verifier.sign(signed.event.rawBody) }
+        let claim = signed
+        let now = Timestamp.now()
+        let due = claim.deliveries.handlers.filter { name, state in
+            guard !state.isSettled, self.handlers.handler(named: name) != nil else { return false }
+            return state.status == .pending || (state.nextAttemptAt.flatMap(Timestamp.init(rfc3339:)) ?? now) <= now
+        }.keys.sorted()
+        guard !due.isEmpty else {
+            await self.store.release(claim)
+            return
+        }
+        let results = await withTaskGroup(of: [(String, (any Error)?)].self) { group in
+            // Renews the lease at a third of its length while the handlers run.
+            group.addTask {
+                let lease = self.configuration.lease
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: lease / 3)
+                    if Task.isCancelled { break }
+                    if (try? await self.store.renew(claim, lease: lease)) == false { break }
+                }
+                return []
+            }
+            group.addTask { await self.runHandlers(due, for: claim) }
+            let results = await group.next()!
+            group.cancelAll()
+            return results.isEmpty ? await group.next()! : results
+        }
+        await self.settle(claim, results)
+    }
+
+    private func runHandlers(_ names: [String], for claim: Claim) async -> [(String, (any Error)?)] {
+        await withTaskGroup(of: (String, (any Error)?).self) { group in
             for name in names {
                 guard let handler = self.handlers.handler(named: name) else { continue }
-                let attempt = (item.entry.handlers[name]?.attempts ?? 0) + 1
+                let attempt = (claim.deliveries.handlers[name]?.attempts ?? 0) + 1
                 group.addTask {
                     do {
-                        try await handler.run(event, HandlerContext(handler: name, attempt: attempt))
+                        try await handler.run(claim.event, HandlerContext(handler: name, attempt: attempt))
                         return (name, nil)
                     } catch {
                         return (name, error)
@@ -157,7 +133,13 @@ extension Receiver {
             }
             return await group.reduce(into: [(String, (any Error)?)]()) { $0.append($1) }
         }
-        var entry = item.entry
+    }
+
+    /// Records the outcomes with the store, then reports failures (metrics, the log, `onError`).
+    /// (`claim` may carry a signature the store's copy has not: the lease is identified by owner and token.)
+    private func settle(_ claim: Claim, _ results: [(String, (any Error)?)]) async {
+        let event = claim.event
+        var outcomes: [String: DeliveryOutcome] = [:]
         var failures: [HandlerFailure] = []
         let now = Timestamp.now()
         // Cut short by the end of the shutdown grace period: what did not succeed stays as it was
@@ -165,47 +147,41 @@ extension Receiver {
         let interrupted = Task.isCancelled
         for (name, error) in results {
             guard let error else {
-                entry.recordSuccess(of: name)
+                outcomes[name] = .succeeded
                 ReceiverMetrics.handlerRun(name, succeeded: true)
                 continue
             }
             if interrupted { continue }
             ReceiverMetrics.handlerRun(name, succeeded: false)
-            let state = entry.handlers[name] ?? .init()
+            let state = claim.deliveries.handlers[name] ?? .init()
             let attempt = state.attempts + 1
             let next = self.configuration.retry.delay(afterAttempt: attempt - state.budgetStart).map { now.adding($0) }
-            entry.recordFailure(of: name, error: String(describing: error), at: now, next: next)
+            outcomes[name] = .failed(error: String(describing: error), nextAttemptAt: next?.date)
             if next == nil { ReceiverMetrics.handlerDead(name) } else { ReceiverMetrics.handlerRetry(name) }
             failures.append(HandlerFailure(event: event, error: error, handler: name, attempt: attempt, nextAttemptAt: next?.rfc3339))
         }
-        entry.revision += 1
-        do {
-            try await self.store.updateLedger(entry)
-        } catch {
-            // Not recorded: after a restart these handlers run again (at least once still holds).
-            self.logger.error("could not record handler outcomes", metadata: ["kliq.event_id": .wire(event.id), "kliq.error": "\(error)"])
-        }
         var logger = self.logger
         logger[metadataKey: "kliq.event_id"] = .wire(event.id)
-        logger.debug("handlers ran", metadata: ["kliq.handlers": "\(names.count)", "kliq.failed": "\(failures.count)"])
+        if outcomes.isEmpty {
+            await self.store.release(claim)
+        } else {
+            do {
+                if try await !self.store.settle(claim, outcomes: outcomes) {
+                    logger.warning("handler outcomes not recorded: the lease ran out and another dispatcher took the event over")
+                }
+            } catch {
+                // Not recorded: these handlers run again once the lease runs out (at least once still holds).
+                logger.error("could not record handler outcomes", metadata: ["kliq.error": "\(error)"])
+                await self.store.release(claim)
+            }
+        }
+        logger.debug("handlers ran", metadata: ["kliq.handlers": "\(results.count)", "kliq.failed": "\(failures.count)"])
         let errorHandlers = self.handlers.errorHandlers
         for failure in failures {
             logger.log(level: failure.nextAttemptAt == nil ? .error : .warning,
                        failure.nextAttemptAt == nil ? "handler failed; delivery is dead" : "handler failed; will retry", metadata: failure.metadata)
             for handler in errorHandlers { await handler(failure) }
         }
-        return entry
-    }
-
-    typealias Item = Scheduler.Item
-
-    /// The stored event of `entry`, read back for its handlers, with the signature it arrived with —
-    /// or, for an entry that kept none (written by 0.5.1), a signature under the first configured
-    /// secret, so a forwarded body always verifies at its destination.
-    func dispatchable(_ entry: LedgerEntry) async throws -> Event? {
-        guard var event = try await self.store.event(id: entry.eventId) else { return nil }
-        event.signature = entry.signature ?? self.verifier.sign(event.rawBody)
-        return event
     }
 
     /// Re-drives an event's dead (or, naming a handler, any unsucceeded) deliveries: they become pending
@@ -216,31 +192,16 @@ extension Receiver {
     /// - Returns: whether anything was re-driven.
     @discardableResult
     public func redeliver(eventId: String, handler: String? = nil) async throws -> Bool {
-        guard let entry = try await self.store.redrive(eventId: eventId, handler: handler),
-            let event = try await self.dispatchable(entry)
-        else { return false }
-        self.scheduler.submit(.init(event: event, entry: entry))
-        return true
+        let count = try await self.store.redrive(.event(eventId, handler: handler))
+        self.dispatch.wake()
+        return count > 0
     }
 
     /// Re-drives every dead delivery. - Returns: how many events were re-driven.
     @discardableResult
     public func redeliverDead() async throws -> Int {
-        var count = 0
-        for entry in try await self.store.ledgerEntries(on: .dead) where try await self.redeliver(eventId: entry.eventId) {
-            count += 1
-        }
+        let count = try await self.store.redrive(.allDead)
+        self.dispatch.wake()
         return count
-    }
-}
-
-extension EventStore {
-    /// Makes an event's dead (or the named handler's) deliveries pending again and records it.
-    /// - Returns: the updated entry, or `nil` when there was nothing to re-drive.
-    public func redrive(eventId: String, handler: String? = nil) async throws -> LedgerEntry? {
-        guard var entry = try await self.ledgerEntry(eventId: eventId), entry.redrive(handler: handler) else { return nil }
-        entry.revision += 1
-        try await self.updateLedger(entry)
-        return entry
     }
 }

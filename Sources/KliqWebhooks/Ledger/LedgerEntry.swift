@@ -55,21 +55,23 @@ public struct LedgerEntry: Sendable, Hashable, Codable {
     public var timestamp: String?
     /// When the event was accepted, RFC 3339.
     public var acceptedAt: String
+    /// The event's sequence number: the order events were accepted in. `nil` in entries written by 0.5.1.
+    public var sequence: UInt64?
     /// The `X-Kliq-Signature` the event arrived with, kept so a delivery read back from the store (after
     /// a restart, a crash or a re-drive) is forwarded with it. `nil` in entries written by 0.5.1, which
     /// kept none: such events are signed again with the first configured secret when dispatched.
     public var signature: String?
 
-    /// The order entries are read in: when accepted, then by event id. A job's events are dispatched
-    /// in this order when they are read back from the ledger.
+    /// Acceptance order: by sequence number, then (entries of 0.5.1, without one) when accepted and by id.
     static func acceptedBefore(_ a: LedgerEntry, _ b: LedgerEntry) -> Bool {
-        (a.acceptedAt, a.eventId) < (b.acceptedAt, b.eventId)
+        (a.sequence ?? 0, a.acceptedAt, a.eventId) < (b.sequence ?? 0, b.acceptedAt, b.eventId)
     }
     /// By handler name.
     public var handlers: [String: HandlerState]
 
-    public init(event: Event, handlers: [String], acceptedAt: String) {
+    public init(event: Event, handlers: [String], acceptedAt: String, sequence: UInt64? = nil) {
         self.eventId = event.id
+        self.sequence = sequence
         self.revision = 1
         self.eventType = event.type.rawValue
         self.jobId = event.jobId
@@ -98,6 +100,17 @@ public struct LedgerEntry: Sendable, Hashable, Codable {
 }
 
 extension LedgerEntry {
+    /// Records what each handler's attempt came to (a store's ``EventStore/settle(_:outcomes:)``).
+    mutating func record(_ outcomes: [String: DeliveryOutcome], at now: Timestamp) {
+        for (name, outcome) in outcomes {
+            switch outcome {
+            case .succeeded: self.recordSuccess(of: name)
+            case .failed(let error, let next): self.recordFailure(of: name, error: error, at: now, next: next.map(Timestamp.init(date:)))
+            }
+        }
+        self.revision += 1
+    }
+
     /// Records a failed attempt: retrying at `next`, or dead when `next` is `nil`.
     mutating func recordFailure(of handler: String, error: String, at now: Timestamp, next: Timestamp?) {
         var state = self.handlers[handler] ?? HandlerState()

@@ -33,6 +33,13 @@ public struct Event: Sendable {
     let dataMembers: [String: Range<Int>]
     let instant: Timestamp?
 
+    /// Decodes an envelope that arrived with `signature`: how a store gives back an event it kept.
+    /// - Throws: ``WebhookError`` with code ``WebhookError/Code/malformedPayload`` and the reason.
+    public init(decoding body: [UInt8], signature: String?) throws(WebhookError) {
+        try self.init(decoding: body)
+        self.signature = signature
+    }
+
     /// Decodes an envelope: a JSON object with a non-empty string `id` and `type`.
     /// - Throws: ``WebhookError`` with code ``WebhookError/Code/malformedPayload`` and the reason.
     public init(decoding body: [UInt8]) throws(WebhookError) {

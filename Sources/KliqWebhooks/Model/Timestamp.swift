@@ -3,6 +3,11 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// An RFC 3339 instant (`2026-04-28T12:00:00Z`, `2026-04-28T14:00:00.250+02:00`), used to order
 /// events for one job. Parsed by hand: no formatter state, no locale, and `Comparable`.
@@ -79,6 +84,16 @@ extension Timestamp {
         clock_gettime(CLOCK_REALTIME, &spec)
         return Timestamp(seconds: Int64(spec.tv_sec), nanoseconds: Int64(spec.tv_nsec))
     }
+
+    /// The instant of `date`.
+    package init(date: Date) {
+        let interval = date.timeIntervalSince1970
+        let seconds = interval.rounded(.down)
+        self.init(seconds: Int64(seconds), nanoseconds: Int64(((interval - seconds) * 1e9).rounded()))
+    }
+
+    /// This instant as a `Date`.
+    package var date: Date { Date(timeIntervalSince1970: Double(self.seconds) + Double(self.nanoseconds) / 1e9) }
 
     init(seconds: Int64, nanoseconds: Int64) {
         self.seconds = seconds

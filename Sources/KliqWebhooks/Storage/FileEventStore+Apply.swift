@@ -19,7 +19,7 @@ extension FileEventStore.Directories {
     /// repairs them.
     func apply(_ record: JournalRecord, replaying: Bool) throws -> Outcome {
         switch record {
-        case .event(let name, let body, let job, let ledger):
+        case .event(let name, let body, let job, let ledger, _):
             if let ledger { try self.applyLedger(ledger, as: name, on: .active, replaying: replaying) }
             let outcome: Outcome
             if replaying {
@@ -60,7 +60,7 @@ extension FileEventStore.Directories {
     /// Takes back what ``apply(_:replaying:)`` wrote for a record that is leaving the journal. A job
     /// state is not taken back: it is only ever replaced by a later one, which stays correct.
     func undo(_ record: JournalRecord) {
-        if case .event(let name, _, _, let ledger) = record {
+        if case .event(let name, _, _, let ledger, _) = record {
             unlinkat(self.events, name, 0)
             if ledger != nil { self.unlinkLedger(name, from: .active) }
         }
@@ -140,10 +140,11 @@ extension FileEventStore.Directories {
     /// number for the next segment, and the replayed segments: they stay until a checkpoint has made
     /// the files durable (the committer starts one at once, in the background), so start-up never
     /// waits for a flush of the file system.
-    func replayJournal() throws -> (next: UInt64, replayed: [UInt64]) {
+    func replayJournal() throws -> (next: UInt64, replayed: [UInt64], highestSequence: UInt64) {
         let segments = FileSystem.list(at: self.journal).compactMap { name in JournalFormat.sequence(ofSegment: name).map { ($0, name) } }
             .sorted { $0.0 < $1.0 }
-        guard let last = segments.last else { return (1, []) }
+        guard let last = segments.last else { return (1, [], 0) }
+        var highest: UInt64 = 0
         for (_, name) in segments {
             guard let bytes = try FileSystem.readFile(named: name, in: self.journal, label: "journal/\(name)") else { continue }
             // Never delete what this version cannot read (a segment from a newer version, say).
@@ -153,8 +154,11 @@ extension FileEventStore.Directories {
                     "journal/\(name) is not a journal segment this version can read; start the version that wrote it, which replays it"
                 )
             }
-            for record in JournalFormat.decode(bytes).records { _ = try self.apply(record, replaying: true) }
+            for record in JournalFormat.decode(bytes).records {
+                if case .event(_, _, _, _, let sequence) = record { highest = max(highest, sequence) }
+                _ = try self.apply(record, replaying: true)
+            }
         }
-        return (last.0 + 1, segments.map(\.0))
+        return (last.0 + 1, segments.map(\.0), highest)
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -10,59 +11,106 @@ import Foundation
 #endif
 
 extension FileEventStore {
-    public func updateLedger(_ entry: LedgerEntry) async throws {
+    public func claim(handlers: Set<String>, owner: String, limit: Int, maxBytes: Int, lease: Duration) async throws -> [Claim] {
+        let now = Timestamp.now()
+        let items = self.index.withLock { $0.claim(handlers: handlers, owner: owner, limit: limit, maxBytes: maxBytes, now: now, until: now.adding(lease)) }
+        var claims: [Claim] = []
+        do {
+            for item in items {
+                guard let lease = item.lease else { continue }
+                guard var event = try await self.event(id: item.entry.eventId) else {
+                    // Pruned or removed by hand: nothing left to deliver.
+                    self.index.withLock { $0.remove(item.entry.eventId) }
+                    continue
+                }
+                event.signature = item.entry.signature
+                claims.append(Claim(event: event, deliveries: item.entry, owner: lease.owner, token: lease.token))
+            }
+        } catch {
+            // Hand back what this call leased, so nothing waits for a lease to run out.
+            self.index.withLock { index in
+                for item in items { if let lease = item.lease { index.release(item.entry.eventId, owner: lease.owner, token: lease.token) } }
+            }
+            throw error
+        }
+        return claims
+    }
+
+    public func renew(_ claim: Claim, lease: Duration) async throws -> Bool {
+        let until = Timestamp.now().adding(lease)
+        return self.index.withLock { $0.renew(claim.event.id, owner: claim.owner, token: claim.token, until: until) }
+    }
+
+    public func settle(_ claim: Claim, outcomes: [String: DeliveryOutcome]) async throws -> Bool {
+        let id = claim.event.id
+        guard var entry = self.index.withLock({ $0.holds(id, owner: claim.owner, token: claim.token) ? $0.items[id]?.entry : nil }) else {
+            return false
+        }
+        entry.record(outcomes, at: Timestamp.now())
+        try await self.updateLedger(entry)
+        self.index.withLock { index in
+            if index.holds(id, owner: claim.owner, token: claim.token) {
+                index.put(entry, sequence: entry.sequence ?? 0, bytes: claim.event.rawBody.count)
+            }
+        }
+        return true
+    }
+
+    public func release(_ claim: Claim) async {
+        self.index.withLock { $0.release(claim.event.id, owner: claim.owner, token: claim.token) }
+    }
+
+    public func pending(handlers: Set<String>) async throws -> Int {
+        self.index.withLock { $0.pending(handlers: handlers) }
+    }
+
+    public func redrive(_ filter: RedriveFilter) async throws -> Int {
+        let entries: [LedgerEntry]
+        if let eventId = filter.eventId {
+            entries = try await self.deliveries(eventId: eventId).map { [$0] } ?? []
+        } else {
+            entries = try await self.allDeliveries(on: .dead)
+        }
+        var count = 0
+        for var entry in entries where entry.redrive(handler: filter.handler) {
+            entry.revision += 1
+            try await self.updateLedger(entry)
+            let name = StorageName.fileName(for: entry.eventId)
+            let bytes = try await self.io { [dirs] in FileSystem.size(of: name, in: dirs.events) }
+            self.index.withLock { $0.put(entry, sequence: entry.sequence ?? 0, bytes: bytes) }
+            count += 1
+        }
+        return count
+    }
+
+    /// Durably records a ledger transition, through the journal like an accept: the new shelf is
+    /// written first, then the old copies are taken away; if both are ever seen, the higher revision wins.
+    func updateLedger(_ entry: LedgerEntry) async throws {
         let name = StorageName.fileName(for: entry.eventId)
         let bytes = try Self.encode(entry)
-        // Through the journal, like a commit: the new shelf is written first, then the old copies are
-        // taken away; if both are ever seen, the higher revision wins when they are read.
         _ = try await self.committer.submit(.ledger(name: name, shelf: entry.shelf, bytes: bytes))
     }
 
-    public func ledgerEntry(eventId: String) async throws -> LedgerEntry? {
+    public func deliveries(eventId: String) async throws -> LedgerEntry? {
         let name = StorageName.fileName(for: eventId)
         return try await self.io {
             try LedgerEntry.Shelf.allCases.compactMap { try self.readLedger(name, from: $0) }.max { $0.revision < $1.revision }
         }
     }
 
-    public func ledgerEntries(on shelf: LedgerEntry.Shelf) async throws -> [LedgerEntry] {
-        var (entries, orphans) = try await self.io {
+    public func deliveries(on shelf: LedgerEntry.Shelf, after cursor: String?, limit: Int) async throws -> [LedgerEntry] {
+        let entries = try await self.io { () throws -> [LedgerEntry] in
             var entries: [LedgerEntry] = []
-            var orphans: [(name: String, entry: LedgerEntry)] = []
-            for name in FileSystem.list(self.directory + "/ledger/" + shelf.rawValue) where name.hasSuffix(".json") {
-                guard let entry = try self.readLedger(name, from: shelf) else { continue }
-                if shelf == .active {
-                    // An entry without its event: a commit still in flight (its entry is written first),
-                    // or one that was never acknowledged. Which, is decided below under the id's lock.
-                    if faccessat(self.dirs.events, name, F_OK, AT_SYMLINK_NOFOLLOW) != 0 {
-                        orphans.append((name, entry))
-                        continue
-                    }
-                    // Superseded by a later copy on another shelf (a crash between the two writes of an update).
-                    let newer = try [LedgerEntry.Shelf.done, .dead].compactMap { try self.readLedger(name, from: $0) }
-                        .contains { $0.revision > entry.revision }
-                    if newer {
-                        try self.removeLedger(name, from: .active)
-                        continue
-                    }
-                }
-                entries.append(entry)
+            for name in FileSystem.list(at: self.dirs.ledger[shelf]!) where name.hasSuffix(".json") {
+                guard let entry = try self.readLedger(name, from: shelf), cursor.map({ entry.eventId > $0 }) ?? true else { continue }
+                // An older copy left beside a newer one on another shelf (a crash between the two writes).
+                let newer = try LedgerEntry.Shelf.allCases.filter { $0 != shelf }.compactMap { try self.readLedger(name, from: $0) }
+                    .contains { $0.revision > entry.revision }
+                if !newer { entries.append(entry) }
             }
-            return (entries, orphans)
+            return entries
         }
-        for (name, entry) in orphans {
-            // No commit of this id is in flight while its lock is held: an event still missing was never
-            // stored, so its entry was never acknowledged and goes; one stored meanwhile counts.
-            let stored = try await self.eventLocks.withLock(name) {
-                try await self.io {
-                    if faccessat(self.dirs.events, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0 { return true }
-                    try self.removeLedger(name, from: .active)
-                    return false
-                }
-            }
-            if stored, let current = try await self.ledgerEntry(eventId: entry.eventId), current.shelf == .active { entries.append(current) }
-        }
-        return entries.sorted(by: LedgerEntry.acceptedBefore)
+        return Array(entries.sorted { $0.eventId < $1.eventId }.prefix(limit))
     }
 
     static func encode(_ entry: LedgerEntry) throws -> [UInt8] {
@@ -85,5 +133,43 @@ extension FileEventStore {
             return nil
         }
         return try JSONDecoder().decode(LedgerEntry.self, from: Data(bytes))
+    }
+}
+
+extension FileEventStore.Directories {
+    /// The events with unsettled deliveries, read from `ledger/active/` at start-up (before anything
+    /// else can touch the directory). An entry without its event was never acknowledged (the process
+    /// died between the two writes of an accept) and goes; a copy superseded by a later one on another
+    /// shelf goes too.
+    func loadActiveDeliveries() throws -> DeliveryIndex {
+        let active = self.ledger[.active]!
+        var entries: [LedgerEntry] = []
+        for name in FileSystem.list(at: active) where name.hasSuffix(".json") {
+            guard let bytes = try FileSystem.readFile(named: name, in: active, label: "ledger/active/\(name)") else { continue }
+            guard let entry = try? JSONDecoder().decode(LedgerEntry.self, from: Data(bytes)) else {
+                throw WebhookError(
+                    .storageUnavailable,
+                    "ledger/active/\(name) is not a ledger entry this version can read; move it out of the data directory (its event stays in events/) and start again"
+                )
+            }
+            let superseded = try [LedgerEntry.Shelf.done, .dead].contains { shelf in
+                guard let other = try FileSystem.readFile(named: name, in: self.ledger[shelf]!, label: "ledger/\(shelf.rawValue)/\(name)"),
+                    let otherEntry = try? JSONDecoder().decode(LedgerEntry.self, from: Data(other))
+                else { return false }
+                return otherEntry.revision > entry.revision
+            }
+            if superseded || faccessat(self.events, name, F_OK, AT_SYMLINK_NOFOLLOW) != 0 {
+                unlinkat(active, name, 0)
+                continue
+            }
+            entries.append(entry)
+        }
+        try FileSystem.syncDirectory(active, label: "ledger/active/")
+        var index = DeliveryIndex()
+        // 0.5.1's entries have no sequence number: in acceptance order they come first.
+        for entry in entries.sorted(by: LedgerEntry.acceptedBefore) {
+            index.put(entry, sequence: entry.sequence ?? 0, bytes: FileSystem.size(of: StorageName.fileName(for: entry.eventId), in: self.events))
+        }
+        return index
     }
 }

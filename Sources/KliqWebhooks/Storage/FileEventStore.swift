@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// The default store: local JSON files under one data directory, crash-safe and deduplicated on disk.
 ///
@@ -54,6 +55,11 @@ public final class FileEventStore: EventStore {
     private let pool: BlockingPool
     let committer: GroupCommitter
     let eventLocks = KeyedLock()
+    /// Hands out sequence numbers.
+    let sequences: Sequencer
+    /// Events with unsettled deliveries, and their leases (see ``DeliveryIndex``); built at start from
+    /// `ledger/active/`.
+    let index: Mutex<DeliveryIndex>
 
     /// Opens (creating if needed) the data directory, takes ownership of it, and replays the journal
     /// an earlier process left.
@@ -65,9 +71,13 @@ public final class FileEventStore: EventStore {
         do {
             let dirs = try Directories(path: directory)
             let replay = try dirs.replayJournal()
+            let sequences = Sequencer()
             let checkpointer = GroupCommitter.Checkpointer(
                 root: dirs.root, journal: dirs.journal, events: dirs.events, jobs: dirs.jobs,
-                shelves: LedgerEntry.Shelf.allCases.map { dirs.ledger[$0]! })
+                shelves: LedgerEntry.Shelf.allCases.map { dirs.ledger[$0]! }, highestSequence: { sequences.highest })
+            sequences.start(after: max(replay.highestSequence, GroupCommitter.Checkpointer.storedSequence(in: checkpointer.state)))
+            self.sequences = sequences
+            self.index = Mutex(try dirs.loadActiveDeliveries())
             self.committer = try GroupCommitter(
                 journal: dirs.journal, checkpointer: checkpointer, firstSequence: replay.next, replayed: replay.replayed,
                 segmentLimit: configuration.checkpointBytes, checkpointInterval: configuration.checkpointInterval.seconds,
@@ -91,16 +101,17 @@ public final class FileEventStore: EventStore {
         self.dirs.releaseOwnership()
     }
 
-    /// Finishes pending writes and checkpoints the journal, so the next start has nothing to replay.
-    /// Commits after this throw ``WebhookError/Code/storageUnavailable``.
+    /// Finishes pending writes, checkpoints the journal (so the next start has nothing to replay) and
+    /// hands the data directory back: it can be opened again at once, by this process or another.
+    /// Accepts after this throw ``WebhookError/Code/storageUnavailable``.
     public func close() async {
         try? await self.pool.run { self.committer.stop(checkpoint: true) }
+        self.dirs.releaseOwnership()
     }
 
-    public func commit(_ event: Event, ledger: LedgerEntry?) async throws -> Outcome {
+    public func accept(_ event: Event, handlers: [String]) async throws -> Acceptance {
         let name = StorageName.fileName(for: event.id)
         let job = JobRecord(event: event).map { JournalRecord.JobWrite(name: StorageName.fileName(for: $0.jobId), bytes: $0.bytes, order: $0.order) }
-        let ledgerBytes = try ledger.map(Self.encode)
         return try await self.eventLocks.withLock(name) {
             // Under this id's lock, in a directory this process owns, the existence check cannot race.
             // A name alone is not proof: a file system that lost unflushed data (a power cut on a
@@ -116,7 +127,12 @@ public final class FileEventStore: EventStore {
                 }
                 return .duplicate
             }
-            return try await self.committer.submit(.event(name: name, body: event.rawBody, job: job, ledger: ledgerBytes))
+            let sequence = self.sequences.next()
+            let entry = handlers.isEmpty ? nil : LedgerEntry(event: event, handlers: handlers, acceptedAt: Timestamp.now().rfc3339, sequence: sequence)
+            let record = JournalRecord.event(name: name, body: event.rawBody, job: job, ledger: try entry.map(Self.encode), sequence: sequence)
+            guard try await self.committer.submit(record) == .accepted else { return .duplicate }
+            if let entry { self.index.withLock { $0.put(entry, sequence: sequence, bytes: event.rawBody.count) } }
+            return .accepted(sequence: sequence)
         }
     }
 
@@ -179,4 +195,17 @@ extension FileEventStore {
         else { return true }
         return order < job.order
     }
+}
+
+/// The file store's sequence numbers: strictly increasing, continuing after the highest one the
+/// journal or `state/sequence` holds at start-up.
+final class Sequencer: Sendable {
+    private let last = Atomic<UInt64>(0)
+
+    /// Continues after `value`.
+    func start(after value: UInt64) { self.last.store(value, ordering: .releasing) }
+    /// The next number.
+    func next() -> UInt64 { self.last.add(1, ordering: .acquiringAndReleasing).newValue }
+    /// The highest number handed out so far.
+    var highest: UInt64 { self.last.load(ordering: .acquiring) }
 }

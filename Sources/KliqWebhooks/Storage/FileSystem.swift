@@ -107,6 +107,13 @@ enum FileSystem {
         }
     }
 
+    /// The size of file `name` in `directory`; 0 when it cannot be read.
+    static func size(of name: String, in directory: Int32) -> Int {
+        var info = stat()
+        guard fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return 0 }
+        return Int(info.st_size)
+    }
+
     /// Flushes the entries of the directory holding `path` (its name there) to disk.
     static func syncParent(of path: String) throws(SystemCallError) {
         var trimmed = Substring(path)

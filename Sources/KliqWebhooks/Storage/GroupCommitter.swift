@@ -42,23 +42,36 @@ final class GroupCommitter: @unchecked Sendable {
         let events: Int32
         let jobs: Int32
         let shelves: [Int32]
+        /// `state/`, where the highest sequence number handed out is kept once segments are deleted.
+        let state: Int32
+        /// The highest sequence number handed out so far (at least every one the segments hold).
+        let highestSequence: @Sendable () -> UInt64
 
-        init(root: Int32, journal: Int32, events: Int32, jobs: Int32, shelves: [Int32]) {
+        init(root: Int32, journal: Int32, events: Int32, jobs: Int32, shelves: [Int32], highestSequence: @escaping @Sendable () -> UInt64) {
             self.root = dup(root)
             self.journal = dup(journal)
             self.events = dup(events)
             self.jobs = dup(jobs)
             self.shelves = shelves.map { dup($0) }
+            self.state = openat(root, "state", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+            self.highestSequence = highestSequence
         }
 
         deinit {
-            for fd in [self.root, self.journal, self.events, self.jobs] + self.shelves { closeDescriptor(fd) }
+            for fd in [self.root, self.journal, self.events, self.jobs, self.state] + self.shelves { closeDescriptor(fd) }
+        }
+
+        /// `state/sequence`: the highest sequence number handed out, as decimal text; 0 when absent.
+        static func storedSequence(in state: Int32) -> UInt64 {
+            guard let bytes = try? FileSystem.readFile(named: "sequence", in: state, label: "state/sequence") else { return 0 }
+            return UInt64(String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         }
 
         /// Everything in `segments` has been applied to the files: make those files durable, then
         /// delete the segments. - Returns: whether they were deleted (if not, they stay for the next
         /// checkpoint or start-up, which re-applies them).
         func run(_ segments: [UInt64]) -> Bool {
+            let sequence = self.highestSequence()
             do {
                 try FileSystem.syncFileSystem(self.root, label: "data directory")
                 for sequence in segments {
@@ -71,6 +84,13 @@ final class GroupCommitter: @unchecked Sendable {
                 }
                 for directory in [self.events, self.jobs] + self.shelves {
                     try FileSystem.syncDirectory(directory, label: "data directory")
+                }
+                // Sequence numbers keep increasing across restarts once the segments holding them are gone.
+                if sequence > Self.storedSequence(in: self.state) {
+                    let temporary = FileSystem.temporaryName()
+                    try FileSystem.writeNewFile(Array("\(sequence)\n".utf8), named: temporary, in: self.state, label: "state/sequence")
+                    try FileSystem.check(renameat(self.state, temporary, self.state, "sequence"), "rename", "state/sequence")
+                    try FileSystem.syncDirectory(self.state, label: "state/")
                 }
             } catch {
                 return false
@@ -86,7 +106,7 @@ final class GroupCommitter: @unchecked Sendable {
             let active = self.shelves[LedgerEntry.Shelf.allCases.firstIndex(of: .active)!]
             for record in records {
                 switch record {
-                case .event(let name, _, let job, let ledger):
+                case .event(let name, _, let job, let ledger, _):
                     files.append((self.events, name))
                     if let job { files.append((self.jobs, job.name)) }
                     if ledger != nil { files.append((active, name)) }

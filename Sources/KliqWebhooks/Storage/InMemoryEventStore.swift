@@ -1,4 +1,5 @@
 import Foundation
+
 /// A store that keeps everything in memory, for tests and for embedders that persist elsewhere.
 /// It follows every rule of ``EventStore`` except surviving the process.
 public actor InMemoryEventStore: EventStore {
@@ -8,45 +9,101 @@ public actor InMemoryEventStore: EventStore {
         public var reason: String
     }
 
-    private var events: [String: Event] = [:]
-    private var acceptedAt: [String: Date] = [:]
+    private struct Stored {
+        var event: Event
+        var sequence: UInt64
+        var acceptedAt: Date
+    }
+
+    private var events: [String: Stored] = [:]
     private var jobs: [String: JobRecord] = [:]
     private var ledger: [String: LedgerEntry] = [:]
+    private var index = DeliveryIndex()
+    private var sequence: UInt64 = 0
     /// Bodies quarantined so far, oldest first.
     public private(set) var quarantined: [Quarantined] = []
 
     public init() {}
 
+    public func accept(_ event: Event, handlers: [String]) -> Acceptance {
+        if let record = JobRecord(event: event), self.jobs[record.jobId].map({ $0.order < record.order }) ?? true {
+            self.jobs[record.jobId] = record
+        }
+        guard self.events[event.id] == nil else { return .duplicate }
+        self.sequence += 1
+        self.events[event.id] = Stored(event: event, sequence: self.sequence, acceptedAt: Date())
+        if !handlers.isEmpty {
+            let entry = LedgerEntry(event: event, handlers: handlers, acceptedAt: Timestamp.now().rfc3339, sequence: self.sequence)
+            self.ledger[event.id] = entry
+            self.index.put(entry, sequence: self.sequence, bytes: event.rawBody.count)
+        }
+        return .accepted(sequence: self.sequence)
+    }
+
+    public func claim(handlers: Set<String>, owner: String, limit: Int, maxBytes: Int, lease: Duration) -> [Claim] {
+        let now = Timestamp.now()
+        return self.index.claim(handlers: handlers, owner: owner, limit: limit, maxBytes: maxBytes, now: now, until: now.adding(lease))
+            .compactMap { item in
+                guard let stored = self.events[item.entry.eventId], let lease = item.lease else { return nil }
+                return Claim(event: stored.event, deliveries: item.entry, owner: lease.owner, token: lease.token)
+            }
+    }
+
+    public func renew(_ claim: Claim, lease: Duration) -> Bool {
+        self.index.renew(claim.event.id, owner: claim.owner, token: claim.token, until: Timestamp.now().adding(lease))
+    }
+
+    public func settle(_ claim: Claim, outcomes: [String: DeliveryOutcome]) -> Bool {
+        guard self.index.holds(claim.event.id, owner: claim.owner, token: claim.token), var entry = self.ledger[claim.event.id] else {
+            return false
+        }
+        entry.record(outcomes, at: Timestamp.now())
+        self.ledger[entry.eventId] = entry
+        self.index.put(entry, sequence: entry.sequence ?? 0, bytes: claim.event.rawBody.count)
+        return true
+    }
+
+    public func release(_ claim: Claim) {
+        self.index.release(claim.event.id, owner: claim.owner, token: claim.token)
+    }
+
+    public func pending(handlers: Set<String>) -> Int { self.index.pending(handlers: handlers) }
+
+    public func redrive(_ filter: RedriveFilter) -> Int {
+        var count = 0
+        for var entry in self.ledger.values where filter.eventId.map({ $0 == entry.eventId }) ?? entry.isDead {
+            guard entry.redrive(handler: filter.handler) else { continue }
+            entry.revision += 1
+            self.ledger[entry.eventId] = entry
+            self.index.put(entry, sequence: entry.sequence ?? 0, bytes: self.events[entry.eventId]?.event.rawBody.count ?? 0)
+            count += 1
+        }
+        return count
+    }
+
+    public func deliveries(eventId: String) -> LedgerEntry? { self.ledger[eventId] }
+
+    public func deliveries(on shelf: LedgerEntry.Shelf, after cursor: String?, limit: Int) -> [LedgerEntry] {
+        Array(self.ledger.values.filter { entry in entry.shelf == shelf && cursor.map { entry.eventId > $0 } ?? true }
+            .sorted { $0.eventId < $1.eventId }.prefix(limit))
+    }
+
     public func prune(acceptedBefore cutoff: Date) -> Int {
-        let old = self.acceptedAt.filter { $0.value < cutoff }.map(\.key).filter { id in
+        let old = self.events.filter { $0.value.acceptedAt < cutoff }.map(\.key).filter { id in
             self.ledger[id].map { $0.shelf == .done } ?? true
         }
         for id in old {
             self.events[id] = nil
-            self.acceptedAt[id] = nil
             self.ledger[id] = nil
         }
         return old.count
-    }
-
-    public func commit(_ event: Event, ledger: LedgerEntry?) -> Outcome {
-        let outcome: Outcome = self.events[event.id] == nil ? .accepted : .duplicate
-        if outcome == .accepted {
-            self.events[event.id] = event
-            self.acceptedAt[event.id] = Date()
-            if let ledger { self.ledger[event.id] = ledger }
-        }
-        if let record = JobRecord(event: event), self.jobs[record.jobId].map({ $0.order < record.order }) ?? true {
-            self.jobs[record.jobId] = record
-        }
-        return outcome
     }
 
     public func quarantine(body: [UInt8], reason: String) {
         self.quarantined.append(Quarantined(body: body, reason: reason))
     }
 
-    public func event(id: String) -> Event? { self.events[id] }
+    public func event(id: String) -> Event? { self.events[id]?.event }
 
     public func job(id: String) throws -> Job? {
         guard let record = self.jobs[id] else { return nil }
@@ -54,16 +111,6 @@ public actor InMemoryEventStore: EventStore {
     }
 
     public func checkHealth() {}
-
-    public func updateLedger(_ entry: LedgerEntry) {
-        if (self.ledger[entry.eventId]?.revision ?? 0) <= entry.revision { self.ledger[entry.eventId] = entry }
-    }
-
-    public func ledgerEntry(eventId: String) -> LedgerEntry? { self.ledger[eventId] }
-
-    public func ledgerEntries(on shelf: LedgerEntry.Shelf) -> [LedgerEntry] {
-        self.ledger.values.filter { $0.shelf == shelf }.sorted(by: LedgerEntry.acceptedBefore)
-    }
 
     /// Ids of every stored event.
     public var eventIds: [String] { Array(self.events.keys) }

@@ -10,8 +10,9 @@ import Darwin
 /// Each is self-contained and idempotent to apply again, so start-up can replay a journal whatever
 /// part of it had already reached the files.
 enum JournalRecord: Sendable {
-    /// A newly claimed event: its body, and in the same step its job state and handler ledger entry.
-    case event(name: String, body: [UInt8], job: JobWrite?, ledger: [UInt8]?)
+    /// A newly claimed event: its body, and in the same step its job state and handler ledger entry,
+    /// under its sequence number (0 in records written by 0.5.1, which had none).
+    case event(name: String, body: [UInt8], job: JobWrite?, ledger: [UInt8]?, sequence: UInt64 = 0)
     /// A job state alone (a duplicate delivery repairing a state written by an older version).
     case job(JobWrite)
     /// A handler-ledger transition: the entry as it now is, on its shelf.
@@ -27,8 +28,8 @@ enum JournalRecord: Sendable {
     /// Bytes this record occupies in a segment.
     var encodedSize: Int {
         switch self {
-        case .event(let name, let body, let job, let ledger):
-            return 8 + 1 + 4 * 5 + name.utf8.count + body.count + (job?.name.utf8.count ?? 0) + (job?.bytes.count ?? 0) + (ledger?.count ?? 0)
+        case .event(let name, let body, let job, let ledger, _):
+            return 8 + 1 + 4 * 6 + 8 + name.utf8.count + body.count + (job?.name.utf8.count ?? 0) + (job?.bytes.count ?? 0) + (ledger?.count ?? 0)
         case .job(let job):
             return 8 + 1 + 4 * 2 + job.name.utf8.count + job.bytes.count
         case .ledger(let name, _, let bytes):
@@ -64,8 +65,9 @@ enum JournalFormat {
             buffer.append(contentsOf: bytes)
         }
         switch record {
-        case .event(let name, let body, let job, let ledger):
-            buffer.append(1)
+        case .event(let name, let body, let job, let ledger, let sequence):
+            buffer.append(4)
+            field((0..<8).map { UInt8(truncatingIfNeeded: sequence >> (8 * $0)) })
             field(name.utf8)
             field(body)
             field((job?.name ?? "").utf8)
@@ -132,13 +134,19 @@ enum JournalFormat {
             return .init(name: String(decoding: name, as: UTF8.self), bytes: bytes, order: order)
         }
         switch byte() {
-        case 1:
+        case 1, 4:
+            // 4: with the sequence number first; 1: as 0.5.1 wrote it, without one.
+            var sequence: UInt64 = 0
+            if payload[payload.startIndex] == 4 {
+                guard let bytes = field(), bytes.count == 8 else { return nil }
+                sequence = bytes.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            }
             guard let name = field(), let body = field(), let jobName = field(), let jobBytes = field(), let ledger = field(),
                 cursor == payload.endIndex
             else { return nil }
             return .event(
                 name: String(decoding: name, as: UTF8.self), body: body,
-                job: jobName.isEmpty ? nil : job(jobName, jobBytes), ledger: ledger.isEmpty ? nil : ledger
+                job: jobName.isEmpty ? nil : job(jobName, jobBytes), ledger: ledger.isEmpty ? nil : ledger, sequence: sequence
             )
         case 2:
             guard let name = field(), let bytes = field(), cursor == payload.endIndex, let write = job(name, bytes) else { return nil }

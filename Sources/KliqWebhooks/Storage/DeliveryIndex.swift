@@ -1,0 +1,190 @@
+import HeapModule
+
+/// The deliveries a store hands out: every event with an unsettled delivery, in per-job lanes, with
+/// its lease — the claiming rules of ``EventStore`` in one place, shared by the in-memory and file
+/// stores. A value type with no locking of its own: each store keeps one inside its single owner (an
+/// actor, or state under one `Mutex`).
+///
+/// Claims do not scan every lane: a lane is looked at when something in it changed (an insert, a
+/// settle, a release, a re-drive) or when a timer it set runs out (a retry falling due, a lease running
+/// out). So a claim costs about the number of lanes that could be ready, whatever the backlog.
+struct DeliveryIndex: Sendable {
+    /// An event's place in its job's order: its timestamp (undated after dated), then its sequence.
+    struct Order: Comparable, Sendable {
+        var instant: Timestamp?
+        var sequence: UInt64
+
+        static func < (a: Order, b: Order) -> Bool {
+            switch (a.instant, b.instant) {
+            case (.some(let x), .some(let y)) where x != y: return x < y
+            case (.some, .none): return true
+            case (.none, .some): return false
+            default: return a.sequence < b.sequence
+            }
+        }
+    }
+
+    struct Lease: Sendable {
+        var owner: String
+        var token: UInt64
+        var until: Timestamp
+    }
+
+    struct Item: Sendable {
+        var entry: LedgerEntry
+        var lane: String
+        var order: Order
+        var lease: Lease?
+        /// Body size, when the store knows it (claims add bodies up to a byte budget).
+        var bytes: Int
+    }
+
+    private struct Timer: Comparable, Sendable {
+        var at: Timestamp
+        var lane: String
+        static func < (a: Timer, b: Timer) -> Bool { (a.at, a.lane) < (b.at, b.lane) }
+        static func == (a: Timer, b: Timer) -> Bool { a.at == b.at && a.lane == b.lane }
+    }
+
+    private(set) var items: [String: Item] = [:]
+    /// Event ids of each lane, in order.
+    private var lanes: [String: [String]] = [:]
+    /// Lanes to look at in the next claim.
+    private var candidates: Set<String> = []
+    private var timers = Heap<Timer>()
+    private var lastHandlers: Set<String> = []
+    private var nextToken: UInt64 = 0
+
+    /// Events with an unsettled delivery.
+    var count: Int { self.items.count }
+
+    /// Events with an unsettled delivery for one of `handlers`.
+    func pending(handlers: Set<String>) -> Int {
+        self.items.values.count { item in item.entry.handlers.contains { !$0.value.isSettled && handlers.contains($0.key) } }
+    }
+
+    static func lane(of entry: LedgerEntry) -> String {
+        entry.jobId.map { "job:" + $0 } ?? "event:" + entry.eventId
+    }
+
+    /// Adds (or replaces) an event whose entry is active; an entry on another shelf is removed.
+    mutating func put(_ entry: LedgerEntry, sequence: UInt64, bytes: Int) {
+        guard entry.shelf == .active else {
+            self.remove(entry.eventId)
+            return
+        }
+        let lane = Self.lane(of: entry)
+        if var item = self.items[entry.eventId] {
+            item.entry = entry
+            item.lease = nil
+            self.items[entry.eventId] = item
+        } else {
+            let order = Order(instant: entry.timestamp.flatMap(Timestamp.init(rfc3339:)), sequence: sequence)
+            self.items[entry.eventId] = Item(entry: entry, lane: lane, order: order, lease: nil, bytes: bytes)
+            var ids = self.lanes[lane] ?? []
+            // Usually the newest: appended; a late, earlier-dated event is inserted in its place.
+            var index = ids.count
+            while index > 0, let previous = self.items[ids[index - 1]], order < previous.order { index -= 1 }
+            ids.insert(entry.eventId, at: index)
+            self.lanes[lane] = ids
+        }
+        self.candidates.insert(lane)
+    }
+
+    mutating func remove(_ eventId: String) {
+        guard let item = self.items.removeValue(forKey: eventId) else { return }
+        self.lanes[item.lane]?.removeAll { $0 == eventId }
+        if self.lanes[item.lane]?.isEmpty == true { self.lanes[item.lane] = nil }
+        self.candidates.insert(item.lane)
+    }
+
+    /// Whether `claim`'s lease is the current one on its event.
+    func holds(_ eventId: String, owner: String, token: UInt64) -> Bool {
+        guard let lease = self.items[eventId]?.lease else { return false }
+        return lease.owner == owner && lease.token == token
+    }
+
+    /// Extends a lease held by `owner`/`token`.
+    mutating func renew(_ eventId: String, owner: String, token: UInt64, until: Timestamp) -> Bool {
+        guard self.holds(eventId, owner: owner, token: token) else { return false }
+        self.items[eventId]!.lease!.until = until
+        return true
+    }
+
+    /// Ends a lease held by `owner`/`token` without changing the entry.
+    mutating func release(_ eventId: String, owner: String, token: UInt64) {
+        guard self.holds(eventId, owner: owner, token: token) else { return }
+        self.items[eventId]!.lease = nil
+        self.candidates.insert(self.items[eventId]!.lane)
+    }
+
+    /// Leases the oldest claimable events (see ``EventStore``) to `owner` until `until`: at most `limit`,
+    /// with bodies adding up to at most `maxBytes` (one is always allowed).
+    /// - Returns: the claimed items, oldest first, each with its new lease.
+    mutating func claim(handlers: Set<String>, owner: String, limit: Int, maxBytes: Int, now: Timestamp, until: Timestamp) -> [Item] {
+        if handlers != self.lastHandlers {
+            self.lastHandlers = handlers
+            self.candidates.formUnion(self.lanes.keys)
+        }
+        while let timer = self.timers.min, timer.at <= now {
+            self.timers.removeMin()
+            if self.lanes[timer.lane] != nil { self.candidates.insert(timer.lane) }
+        }
+        var ready: [String] = []  // head event ids
+        for lane in self.candidates {
+            switch self.head(of: lane, handlers: handlers, now: now) {
+            case .ready(let id): ready.append(id)
+            case .waitUntil(let time): 
+                self.timers.insert(Timer(at: time, lane: lane))
+                self.candidates.remove(lane)
+            case .nothing: self.candidates.remove(lane)
+            }
+        }
+        ready.sort { self.items[$0]!.order.sequence < self.items[$1]!.order.sequence }
+        var claimed: [Item] = []
+        var bytes = 0
+        for id in ready {
+            guard claimed.count < limit else { break }
+            let size = self.items[id]!.bytes
+            if !claimed.isEmpty, bytes + size > maxBytes { break }
+            bytes += size
+            self.nextToken += 1
+            let lease = Lease(owner: owner, token: self.nextToken, until: until)
+            self.items[id]!.lease = lease
+            let lane = self.items[id]!.lane
+            self.candidates.remove(lane)
+            self.timers.insert(Timer(at: until, lane: lane))
+            claimed.append(self.items[id]!)
+        }
+        return claimed
+    }
+
+    private enum Head {
+        case ready(String)
+        case waitUntil(Timestamp)
+        case nothing
+    }
+
+    /// The first event of `lane` with an unsettled delivery for `handlers`, and whether it can be claimed now.
+    private func head(of lane: String, handlers: Set<String>, now: Timestamp) -> Head {
+        for id in self.lanes[lane] ?? [] {
+            guard let item = self.items[id] else { continue }
+            let mine = item.entry.handlers.filter { !$0.value.isSettled && handlers.contains($0.key) }
+            if mine.isEmpty { continue }
+            if let lease = item.lease, lease.until > now { return .waitUntil(lease.until) }
+            var next: Timestamp?
+            for state in mine.values {
+                let due = state.status == .pending ? now : (state.nextAttemptAt.flatMap(Timestamp.init(rfc3339:)) ?? now)
+                if due <= now { return .ready(id) }
+                next = next.map { min($0, due) } ?? due
+            }
+            return next.map { .waitUntil($0) } ?? .nothing
+        }
+        return .nothing
+    }
+}
+
+extension Timestamp {
+    /// `self` plus `duration`.
+    func advanced(by duration: Duration) -> Timestamp { self.adding(duration) }
+}
