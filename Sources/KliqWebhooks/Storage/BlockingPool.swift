@@ -1,8 +1,6 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import DequeModule
+import Dispatch
+import Foundation
 import Synchronization
 
 /// A fixed set of threads for blocking file-system calls (`fsync`, `link`, `write`).
@@ -15,85 +13,59 @@ final class BlockingPool: Sendable {
     /// caller, so a caller that lets go of a store right after an await really has let go of it.
     private typealias Job = @Sendable () -> @Sendable () -> Void
 
-    private final class Queue: @unchecked Sendable {
-        // Guarded by `mutex`; `cond` signals new work or shutdown.
-        var jobs: [Job?] = []
-        var head = 0
-        var stopped = false
-        var mutex = pthread_mutex_t()
-        var cond = pthread_cond_t()
+    /// The queue and its signal, shared with the worker threads (which outlive nothing: they stop when
+    /// the pool is released).
+    private final class Shared: Sendable {
+        let jobs = Mutex((queue: Deque<Job>(), stopped: false))
+        /// One signal per job, and one per thread at shutdown.
+        let available = DispatchSemaphore(value: 0)
+
+        /// The next job, or `nil` once the pool is released and nothing is left.
+        func next() -> Job?? {
+            self.available.wait()
+            return self.jobs.withLock { jobs in
+                if let job = jobs.queue.popFirst() { return .some(job) }
+                return jobs.stopped ? .none : .some(nil)
+            }
+        }
     }
 
-    private let queue = Queue()
+    private let shared = Shared()
+    private let threads: Int
 
     init(threads: Int) {
-        pthread_mutex_init(&self.queue.mutex, nil)
-        pthread_cond_init(&self.queue.cond, nil)
-        for _ in 0..<max(1, threads) {
-            let queue = self.queue
-            var thread = pthread_t()
-            let box = Unmanaged.passRetained(Worker(queue: queue))
-            let rc = pthread_create(&thread, nil, { raw in
-                let worker = Unmanaged<Worker>.fromOpaque(raw!).takeRetainedValue()
-                worker.loop()
-                return nil
-            }, box.toOpaque())
-            precondition(rc == 0, "pthread_create failed: \(rc)")
-            pthread_detach(thread)
+        self.threads = max(1, threads)
+        for index in 0..<self.threads {
+            let shared = self.shared
+            let thread = Thread {
+                while true {
+                    // One binding only, so setting it to nil really drops the job before the caller resumes.
+                    guard var job = shared.next() else { return }
+                    let report = job?()
+                    job = nil
+                    report?()
+                }
+            }
+            thread.name = "kliq-io-\(index)"
+            thread.start()
         }
     }
 
     deinit {
-        pthread_mutex_lock(&self.queue.mutex)
-        self.queue.stopped = true
-        pthread_cond_broadcast(&self.queue.cond)
-        pthread_mutex_unlock(&self.queue.mutex)
+        self.shared.jobs.withLock { $0.stopped = true }
+        for _ in 0..<self.threads { self.shared.available.signal() }
     }
 
-    /// Runs `work` on a pool thread and returns its result.
+    /// Runs `work` on one of the pool's threads and returns its result.
     func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            self.submit {
-                let result = Result { try work() }
-                return { continuation.resume(with: result) }
+            self.shared.jobs.withLock {
+                $0.queue.append {
+                    let result = Result { try work() }
+                    return { continuation.resume(with: result) }
+                }
             }
-        }
-    }
-
-    private func submit(_ job: @escaping Job) {
-        pthread_mutex_lock(&self.queue.mutex)
-        self.queue.jobs.append(job)
-        pthread_cond_signal(&self.queue.cond)
-        pthread_mutex_unlock(&self.queue.mutex)
-    }
-
-    private final class Worker: @unchecked Sendable {
-        let queue: Queue
-        init(queue: Queue) { self.queue = queue }
-
-        func loop() {
-            while true {
-                pthread_mutex_lock(&self.queue.mutex)
-                while self.queue.head == self.queue.jobs.count && !self.queue.stopped {
-                    pthread_cond_wait(&self.queue.cond, &self.queue.mutex)
-                }
-                if self.queue.head == self.queue.jobs.count {
-                    pthread_mutex_unlock(&self.queue.mutex)
-                    return
-                }
-                var job = self.queue.jobs[self.queue.head]
-                // Drop the queue's reference at once: a job's closure may own resources (a store's locks).
-                self.queue.jobs[self.queue.head] = nil
-                self.queue.head += 1
-                if self.queue.head > 1024, self.queue.head * 2 > self.queue.jobs.count {
-                    self.queue.jobs.removeFirst(self.queue.head)
-                    self.queue.head = 0
-                }
-                pthread_mutex_unlock(&self.queue.mutex)
-                let report = job?()
-                job = nil
-                report?()
-            }
+            self.shared.available.signal()
         }
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Dispatch
 import Foundation
 import Synchronization
 
@@ -20,6 +21,11 @@ import Synchronization
 /// every caller of the batch gets the error; a record whose files cannot be applied is taken back out
 /// of the journal, so a failed commit leaves nothing behind. If the journal itself cannot be put right,
 /// the committer refuses all further work until the process restarts (start-up repairs it).
+///
+/// Sendable, checked by hand: what callers and the checkpoint thread share is in `shared` (a `Mutex`
+/// and semaphores); every other stored property is either immutable or touched only by the committer
+/// thread (`segment`, `sequence`, `size`, `openedAt`, `retired`, `encoded`), which starts in `init`
+/// after they are set and is the only code that reads or writes them afterwards.
 final class GroupCommitter: @unchecked Sendable {
     /// How the committer applies records to the files and takes one back.
     struct Hooks: Sendable {
@@ -137,15 +143,30 @@ final class GroupCommitter: @unchecked Sendable {
         var continuation: CheckedContinuation<Outcome, any Error>
     }
 
-    // Guarded by `mutex`.
-    private var queue: [Pending] = []
-    private var stopped = false
-    private var finished = false
-    private var checkpointOnStop = false
-    private var broken: WebhookError?
-    private var checkpointRunning = false
-    private var mutex = pthread_mutex_t()
-    private var cond = pthread_cond_t()
+    /// What callers, the committer thread and the checkpoint thread share.
+    private struct State {
+        var queue: [Pending] = []
+        var stopped = false
+        var finished = false
+        var checkpointOnStop = false
+        var broken: WebhookError?
+        var checkpointRunning = false
+        /// Segments a background checkpoint deleted; `retired` belongs to the committer thread, so the
+        /// checkpoint thread hands them over here.
+        var forgotten: Set<UInt64> = []
+    }
+
+    private final class Shared: Sendable {
+        let state = Mutex(State())
+        /// Signalled for each submitted record and for `stop`: the committer thread's wake-up.
+        let work = DispatchSemaphore(value: 0)
+        /// Signalled when the committer thread has finished (each waiter passes it on).
+        let finished = DispatchSemaphore(value: 0)
+        /// Signalled when a background checkpoint ends.
+        let checkpointEnded = DispatchSemaphore(value: 0)
+    }
+
+    private let shared = Shared()
 
     /// Journal flushes so far, and the records they made durable (records / flushes is the batch size).
     let flushes = Atomic<Int>(0)
@@ -177,13 +198,11 @@ final class GroupCommitter: @unchecked Sendable {
         self.segmentLimit = segmentLimit
         self.interval = checkpointInterval
         self.sequence = firstSequence
-        pthread_mutex_init(&self.mutex, nil)
-        pthread_cond_init(&self.cond, nil)
         try self.openSegment()
         // Unowned: the owner's `stop` waits for this thread, so it never outlives the committer. (While
         // `loop` runs it holds the committer strongly; the store hands back its ownership lock itself.)
         if !replayed.isEmpty {
-            self.checkpointRunning = true
+            self.shared.state.withLock { $0.checkpointRunning = true }
             self.startCheckpoint(replayed)
         }
         let thread = Thread { [unowned self] in self.loop() }
@@ -194,66 +213,61 @@ final class GroupCommitter: @unchecked Sendable {
     /// Makes `record` durable and applies it; returns what applying it decided.
     func submit(_ record: JournalRecord) async throws -> Outcome {
         try await withCheckedThrowingContinuation { continuation in
-            pthread_mutex_lock(&self.mutex)
-            if let broken = self.broken ?? (self.stopped ? WebhookError(.storageUnavailable, "the store is closed") : nil) {
-                pthread_mutex_unlock(&self.mutex)
-                continuation.resume(throwing: broken)
-                return
+            let refusal = self.shared.state.withLock { state -> WebhookError? in
+                if let broken = state.broken ?? (state.stopped ? WebhookError(.storageUnavailable, "the store is closed") : nil) { return broken }
+                state.queue.append(Pending(record: record, continuation: continuation))
+                return nil
             }
-            self.queue.append(Pending(record: record, continuation: continuation))
-            pthread_cond_broadcast(&self.cond)
-            pthread_mutex_unlock(&self.mutex)
+            if let refusal {
+                continuation.resume(throwing: refusal)
+            } else {
+                self.shared.work.signal()
+            }
         }
     }
 
     /// Throws when the journal could not be repaired after a failure (for readiness).
     func checkHealth() throws {
-        pthread_mutex_lock(&self.mutex)
-        let broken = self.broken
-        pthread_mutex_unlock(&self.mutex)
-        if let broken { throw broken }
+        if let broken = self.shared.state.withLock({ $0.broken }) { throw broken }
     }
 
     /// Finishes queued work and stops the thread; with `checkpoint`, also checkpoints everything (after
     /// any running checkpoint) so the next start has nothing to replay — that blocks on `syncfs`, so
     /// call it off the cooperative pool. Idempotent.
     func stop(checkpoint: Bool) {
-        pthread_mutex_lock(&self.mutex)
-        self.stopped = true
-        self.checkpointOnStop = self.checkpointOnStop || checkpoint
-        pthread_cond_broadcast(&self.cond)
-        while !self.finished { pthread_cond_wait(&self.cond, &self.mutex) }
-        pthread_mutex_unlock(&self.mutex)
+        let finished = self.shared.state.withLock { state in
+            state.stopped = true
+            state.checkpointOnStop = state.checkpointOnStop || checkpoint
+            return state.finished
+        }
+        guard !finished else { return }
+        self.shared.work.signal()
+        self.shared.finished.wait()
+        self.shared.finished.signal()
     }
 
     private func loop() {
         while true {
-            pthread_mutex_lock(&self.mutex)
-            if self.queue.isEmpty && !self.stopped {
-                var deadline = timespec()
-                clock_gettime(CLOCK_REALTIME, &deadline)
-                deadline.tv_sec += max(1, Int(self.interval / 4))
-                pthread_cond_timedwait(&self.cond, &self.mutex, &deadline)
+            if self.shared.state.withLock({ $0.queue.isEmpty && !$0.stopped }) {
+                _ = self.shared.work.wait(timeout: .now() + .milliseconds(Int(max(1, self.interval / 4) * 1000)))
             }
-            var taken = 0
-            var bytes = 0
-            while taken < self.queue.count && (taken == 0 || bytes < self.maxBatchBytes) {
-                bytes += self.queue[taken].record.encodedSize
-                taken += 1
+            let (batch, stop, checkpoint) = self.shared.state.withLock { state -> ([Pending], Bool, Bool) in
+                var taken = 0
+                var bytes = 0
+                while taken < state.queue.count && (taken == 0 || bytes < self.maxBatchBytes) {
+                    bytes += state.queue[taken].record.encodedSize
+                    taken += 1
+                }
+                let batch = Array(state.queue[0..<taken])
+                state.queue.removeFirst(taken)
+                return (batch, state.stopped && state.queue.isEmpty && batch.isEmpty, state.checkpointOnStop)
             }
-            let batch = Array(self.queue[0..<taken])
-            self.queue.removeFirst(taken)
-            let stop = self.stopped && self.queue.isEmpty && batch.isEmpty
-            let checkpoint = self.checkpointOnStop
-            pthread_mutex_unlock(&self.mutex)
 
             if !batch.isEmpty { self.commit(batch) }
             if stop {
                 self.finish(checkpoint: checkpoint)
-                pthread_mutex_lock(&self.mutex)
-                self.finished = true
-                pthread_cond_broadcast(&self.cond)
-                pthread_mutex_unlock(&self.mutex)
+                self.shared.state.withLock { $0.finished = true }
+                self.shared.finished.signal()
                 return
             }
             self.maybeRotate()
@@ -284,7 +298,8 @@ final class GroupCommitter: @unchecked Sendable {
             for index in results.indices where !failed.contains(index) { JournalFormat.append(batch[index].record, to: &self.encoded) }
             if ftruncate(self.segment, off_t(start)) < 0 {
                 self.fail(SystemCallError(operation: "truncate", path: "journal/\(JournalFormat.segmentName(self.sequence))", errno: errno))
-                for index in results.indices where !failed.contains(index) { results[index] = .failure(self.broken!) }
+                let broken = self.shared.state.withLock { $0.broken! }
+                for index in results.indices where !failed.contains(index) { results[index] = .failure(broken) }
             } else if let error = self.writeAndFlush(self.encoded, at: start) {
                 self.rollBack(to: start, after: error)
                 for index in results.indices where !failed.contains(index) {
@@ -327,13 +342,12 @@ final class GroupCommitter: @unchecked Sendable {
     }
 
     private func fail(_ error: SystemCallError) {
-        pthread_mutex_lock(&self.mutex)
-        self.broken = WebhookError(
+        let broken = WebhookError(
             .storageUnavailable,
             "the journal could not be repaired after a failed write (\(error)); restart the service, which replays it",
             underlying: error
         )
-        pthread_mutex_unlock(&self.mutex)
+        self.shared.state.withLock { $0.broken = broken }
     }
 
     static func storageError(_ error: any Error) -> any Error {
@@ -364,12 +378,12 @@ final class GroupCommitter: @unchecked Sendable {
         guard self.size > JournalFormat.magic.count,
             self.size >= self.segmentLimit || Self.now() - self.openedAt >= self.interval
         else { return }
-        pthread_mutex_lock(&self.mutex)
-        let busy = self.checkpointRunning
-        if !busy { self.checkpointRunning = true }
-        let forgotten = self.forgotten
-        self.forgotten = []
-        pthread_mutex_unlock(&self.mutex)
+        let (busy, forgotten) = self.shared.state.withLock { state -> (Bool, Set<UInt64>) in
+            let busy = state.checkpointRunning
+            if !busy { state.checkpointRunning = true }
+            defer { state.forgotten = [] }
+            return (busy, state.forgotten)
+        }
         self.retired.removeAll { forgotten.contains($0) }
         guard !busy else { return }
         let old = (self.segment, self.sequence)
@@ -379,9 +393,7 @@ final class GroupCommitter: @unchecked Sendable {
         } catch {
             // Keep appending to the old segment; try again after the next batch.
             self.sequence -= 1
-            pthread_mutex_lock(&self.mutex)
-            self.checkpointRunning = false
-            pthread_mutex_unlock(&self.mutex)
+            self.shared.state.withLock { $0.checkpointRunning = false }
             return
         }
         closeDescriptor(old.0)
@@ -389,33 +401,28 @@ final class GroupCommitter: @unchecked Sendable {
         self.startCheckpoint(self.retired)
     }
 
-    /// Checkpoints `segments` on a thread of its own (`checkpointRunning` is already set). It reports
-    /// back only if the committer still exists: releasing the store never waits for a checkpoint.
+    /// Checkpoints `segments` on a thread of its own (`checkpointRunning` is already set).
     private func startCheckpoint(_ segments: [UInt64]) {
         let checkpointer = self.checkpointer
-        Thread.detachNewThread { [weak self] in
+        // The shared state, not the committer: releasing the store never waits for a checkpoint.
+        let shared = self.shared
+        Thread.detachNewThread {
             let done = checkpointer.run(segments)
-            guard let self else { return }
-            pthread_mutex_lock(&self.mutex)
-            if done { self.forgotten.formUnion(segments) }
-            self.checkpointRunning = false
-            pthread_cond_broadcast(&self.cond)
-            pthread_mutex_unlock(&self.mutex)
+            shared.state.withLock { state in
+                if done { state.forgotten.formUnion(segments) }
+                state.checkpointRunning = false
+            }
+            shared.checkpointEnded.signal()
         }
     }
 
-    /// Segments a background checkpoint deleted; `retired` belongs to the committer thread, so the
-    /// checkpoint thread hands them over here. Guarded by `mutex`.
-    private var forgotten: Set<UInt64> = []
 
     /// Closes the segment; with `checkpoint`, waits for a running checkpoint, then checkpoints the rest.
     private func finish(checkpoint: Bool) {
         closeDescriptor(self.segment)
         guard checkpoint else { return }
-        pthread_mutex_lock(&self.mutex)
-        while self.checkpointRunning { pthread_cond_wait(&self.cond, &self.mutex) }
-        let forgotten = self.forgotten
-        pthread_mutex_unlock(&self.mutex)
+        while self.shared.state.withLock({ $0.checkpointRunning }) { _ = self.shared.checkpointEnded.wait(timeout: .now() + .milliseconds(100)) }
+        let forgotten = self.shared.state.withLock { $0.forgotten }
         _ = self.checkpointer.run(self.retired.filter { !forgotten.contains($0) } + [self.sequence])
     }
 
