@@ -40,6 +40,13 @@ let package = Package(
             path: "Benchmarks/Micro",
             swiftSettings: swiftSettings
         ),
+        // The floor the durable path is compared with: verify the HMAC, answer 200 (Benchmarks/ab.sh).
+        .executableTarget(
+            name: "kliq-bare-receiver",
+            dependencies: ["KliqWebhooks", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/Bare",
+            swiftSettings: swiftSettings
+        ),
         .systemLibrary(
             name: "COpenSSL",
             pkgConfig: "openssl",

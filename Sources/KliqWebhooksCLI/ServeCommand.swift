@@ -35,7 +35,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Connections open at once; more wait to be accepted. [default: 1024]") var maxConnections: String?
     @Option(help: "Bytes of request bodies read at once across all connections; more wait their turn. [default: 67108864]")
     var maxInFlightBytes: String?
-    @Option(help: "Bytes of accepted events kept in memory while they wait for handlers; beyond, they wait on disk (ledger/active) and are read back in order. [default: 33554432]")
+    @Option(help: "Bytes of event bodies held in memory for running handlers; what waits beyond stays on disk and is claimed in order as handlers catch up. [default: 33554432]")
     var maxQueuedBytes: String?
     @Option(help: "File with the signing secrets, one a line (instead of KLIQ_WEBHOOK_SECRET); re-read on SIGHUP.") var secretFile: String?
     @Option(name: .customLong("exec"), help: ArgumentHelp(

@@ -37,6 +37,9 @@ struct DeliveryIndex: Sendable {
         var lease: Lease?
         /// Body size, when the store knows it (claims add bodies up to a byte budget).
         var bytes: Int
+        /// The event itself, kept while the cache has room (see ``cacheLimit``), so a claim need not
+        /// read it back from disk.
+        var event: Event?
     }
 
     private struct Timer: Comparable, Sendable {
@@ -54,6 +57,14 @@ struct DeliveryIndex: Sendable {
     private var timers = Heap<Timer>()
     private var lastHandlers: Set<String> = []
     private var nextToken: UInt64 = 0
+    /// Bytes of bodies cached in items, at most ``cacheLimit``.
+    private(set) var cachedBytes = 0
+    /// How many bytes of bodies items may keep (0: none).
+    let cacheLimit: Int
+
+    init(cacheLimit: Int = 0) {
+        self.cacheLimit = cacheLimit
+    }
 
     /// Events with an unsettled delivery.
     var count: Int { self.items.count }
@@ -68,7 +79,7 @@ struct DeliveryIndex: Sendable {
     }
 
     /// Adds (or replaces) an event whose entry is active; an entry on another shelf is removed.
-    mutating func put(_ entry: LedgerEntry, sequence: UInt64, bytes: Int) {
+    mutating func put(_ entry: LedgerEntry, sequence: UInt64, bytes: Int, event: Event? = nil) {
         guard entry.shelf == .active else {
             self.remove(entry.eventId)
             return
@@ -80,7 +91,12 @@ struct DeliveryIndex: Sendable {
             self.items[entry.eventId] = item
         } else {
             let order = Order(instant: entry.timestamp.flatMap(Timestamp.init(rfc3339:)), sequence: sequence)
-            self.items[entry.eventId] = Item(entry: entry, lane: lane, order: order, lease: nil, bytes: bytes)
+            var cached: Event?
+            if let event, self.cachedBytes + bytes <= self.cacheLimit {
+                cached = event
+                self.cachedBytes += bytes
+            }
+            self.items[entry.eventId] = Item(entry: entry, lane: lane, order: order, lease: nil, bytes: bytes, event: cached)
             var ids = self.lanes[lane] ?? []
             // Usually the newest: appended; a late, earlier-dated event is inserted in its place.
             var index = ids.count
@@ -93,6 +109,7 @@ struct DeliveryIndex: Sendable {
 
     mutating func remove(_ eventId: String) {
         guard let item = self.items.removeValue(forKey: eventId) else { return }
+        if item.event != nil { self.cachedBytes -= item.bytes }
         self.lanes[item.lane]?.removeAll { $0 == eventId }
         if self.lanes[item.lane]?.isEmpty == true { self.lanes[item.lane] = nil }
         self.candidates.insert(item.lane)

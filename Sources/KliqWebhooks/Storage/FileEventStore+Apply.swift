@@ -140,11 +140,12 @@ extension FileEventStore.Directories {
     /// number for the next segment, and the replayed segments: they stay until a checkpoint has made
     /// the files durable (the committer starts one at once, in the background), so start-up never
     /// waits for a flush of the file system.
-    func replayJournal() throws -> (next: UInt64, replayed: [UInt64], highestSequence: UInt64) {
+    func replayJournal() throws -> (next: UInt64, replayed: [UInt64], highestSequence: UInt64, files: Set<WrittenFile>) {
         let segments = FileSystem.list(at: self.journal).compactMap { name in JournalFormat.sequence(ofSegment: name).map { ($0, name) } }
             .sorted { $0.0 < $1.0 }
-        guard let last = segments.last else { return (1, [], 0) }
+        guard let last = segments.last else { return (1, [], 0, []) }
         var highest: UInt64 = 0
+        var files = Set<WrittenFile>()
         for (_, name) in segments {
             guard let bytes = try FileSystem.readFile(named: name, in: self.journal, label: "journal/\(name)") else { continue }
             // Never delete what this version cannot read (a segment from a newer version, say).
@@ -156,9 +157,10 @@ extension FileEventStore.Directories {
             }
             for record in JournalFormat.decode(bytes).records {
                 if case .event(_, _, _, _, let sequence) = record { highest = max(highest, sequence) }
+                files.formUnion(WrittenFile.of(record))
                 _ = try self.apply(record, replaying: true)
             }
         }
-        return (last.0 + 1, segments.map(\.0), highest)
+        return (last.0 + 1, segments.map(\.0), highest, files)
     }
 }

@@ -18,7 +18,8 @@ extension FileEventStore {
         do {
             for item in items {
                 guard let lease = item.lease else { continue }
-                guard var event = try await self.event(id: item.entry.eventId) else {
+                let cached = item.event
+                guard var event = try await cached == nil ? self.event(id: item.entry.eventId) : cached else {
                     // Pruned or removed by hand: nothing left to deliver.
                     self.index.withLock { $0.remove(item.entry.eventId) }
                     continue
@@ -141,7 +142,7 @@ extension FileEventStore.Directories {
     /// else can touch the directory). An entry without its event was never acknowledged (the process
     /// died between the two writes of an accept) and goes; a copy superseded by a later one on another
     /// shelf goes too.
-    func loadActiveDeliveries() throws -> DeliveryIndex {
+    func loadActiveDeliveries(cacheLimit: Int) throws -> DeliveryIndex {
         let active = self.ledger[.active]!
         var entries: [LedgerEntry] = []
         for name in FileSystem.list(at: active) where name.hasSuffix(".json") {
@@ -165,7 +166,7 @@ extension FileEventStore.Directories {
             entries.append(entry)
         }
         try FileSystem.syncDirectory(active, label: "ledger/active/")
-        var index = DeliveryIndex()
+        var index = DeliveryIndex(cacheLimit: cacheLimit)
         // 0.5.1's entries have no sequence number: in acceptance order they come first.
         for entry in entries.sorted(by: LedgerEntry.acceptedBefore) {
             index.put(entry, sequence: entry.sequence ?? 0, bytes: FileSystem.size(of: StorageName.fileName(for: entry.eventId), in: self.events))

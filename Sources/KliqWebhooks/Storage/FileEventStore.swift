@@ -41,7 +41,12 @@ public final class FileEventStore: EventStore {
         public var checkpointBytes: Int
         /// ... or once it is this old, whatever its size.
         public var checkpointInterval: Duration
-        public init(ioThreads: Int = 8, checkpointBytes: Int = 32 << 20, checkpointInterval: Duration = .seconds(30)) {
+        /// Bytes of event bodies kept in memory for events whose deliveries are unfinished, so the
+        /// dispatcher's claims need not read them back from disk; beyond it, they are read back.
+        public var pendingCacheBytes: Int
+        public init(ioThreads: Int = 8, checkpointBytes: Int = 32 << 20, checkpointInterval: Duration = .seconds(30),
+                    pendingCacheBytes: Int = 16 << 20) {
+            self.pendingCacheBytes = pendingCacheBytes
             self.ioThreads = ioThreads
             self.checkpointBytes = checkpointBytes
             self.checkpointInterval = checkpointInterval
@@ -77,9 +82,9 @@ public final class FileEventStore: EventStore {
                 shelves: LedgerEntry.Shelf.allCases.map { dirs.ledger[$0]! }, highestSequence: { sequences.highest })
             sequences.start(after: max(replay.highestSequence, GroupCommitter.Checkpointer.storedSequence(in: checkpointer.state)))
             self.sequences = sequences
-            self.index = Mutex(try dirs.loadActiveDeliveries())
+            self.index = Mutex(try dirs.loadActiveDeliveries(cacheLimit: configuration.pendingCacheBytes))
             self.committer = try GroupCommitter(
-                journal: dirs.journal, checkpointer: checkpointer, firstSequence: replay.next, replayed: replay.replayed,
+                journal: dirs.journal, checkpointer: checkpointer, firstSequence: replay.next, replayed: replay.replayed, replayedFiles: replay.files,
                 segmentLimit: configuration.checkpointBytes, checkpointInterval: configuration.checkpointInterval.seconds,
                 hooks: .init(apply: { try dirs.apply($0, replaying: false) }, undo: { dirs.undo($0) })
             )
@@ -131,7 +136,7 @@ public final class FileEventStore: EventStore {
             let entry = handlers.isEmpty ? nil : LedgerEntry(event: event, handlers: handlers, acceptedAt: Timestamp.now().rfc3339, sequence: sequence)
             let record = JournalRecord.event(name: name, body: event.rawBody, job: job, ledger: try entry.map(Self.encode), sequence: sequence)
             guard try await self.committer.submit(record) == .accepted else { return .duplicate }
-            if let entry { self.index.withLock { $0.put(entry, sequence: sequence, bytes: event.rawBody.count) } }
+            if let entry { self.index.withLock { $0.put(entry, sequence: sequence, bytes: event.rawBody.count, event: event) } }
             return .accepted(sequence: sequence)
         }
     }

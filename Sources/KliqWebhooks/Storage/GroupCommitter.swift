@@ -73,19 +73,19 @@ final class GroupCommitter: @unchecked Sendable {
             return UInt64(String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         }
 
-        /// Everything in `segments` has been applied to the files: make those files durable, then
-        /// delete the segments. - Returns: whether they were deleted (if not, they stay for the next
-        /// checkpoint or start-up, which re-applies them).
-        func run(_ segments: [UInt64]) -> Bool {
+        /// Everything in `segments` has been applied to the files, which are `files`: make those files
+        /// durable, then delete the segments. - Returns: whether they were deleted (if not, they stay for
+        /// the next checkpoint or start-up, which re-applies them).
+        func run(_ segments: [UInt64], files: Set<WrittenFile>) -> Bool {
             let sequence = self.highestSequence()
+            let active = LedgerEntry.Shelf.allCases
             do {
                 try FileSystem.syncFileSystem(self.root, label: "data directory")
-                for sequence in segments {
-                    let name = JournalFormat.segmentName(sequence)
-                    guard let bytes = try FileSystem.readFile(named: name, in: self.journal, label: "journal/\(name)") else { continue }
-                    var seen = Set<String>()
-                    for (directory, file) in self.files(of: JournalFormat.decode(bytes).records) where seen.insert("\(directory)/\(file)").inserted {
-                        try Self.syncFile(file, in: directory)
+                for file in files {
+                    switch file.folder {
+                    case .events: try Self.syncFile(file.name, in: self.events)
+                    case .jobs: try Self.syncFile(file.name, in: self.jobs)
+                    case .ledger(let shelf): try Self.syncFile(file.name, in: self.shelves[active.firstIndex(of: shelf)!])
                     }
                 }
                 for directory in [self.events, self.jobs] + self.shelves {
@@ -104,25 +104,6 @@ final class GroupCommitter: @unchecked Sendable {
             for sequence in segments { unlinkat(self.journal, JournalFormat.segmentName(sequence), 0) }
             fsync(self.journal)
             return true
-        }
-
-        /// The files `records` wrote: the event body, the job state, the ledger entry.
-        func files(of records: [JournalRecord]) -> [(Int32, String)] {
-            var files: [(Int32, String)] = []
-            let active = self.shelves[LedgerEntry.Shelf.allCases.firstIndex(of: .active)!]
-            for record in records {
-                switch record {
-                case .event(let name, _, let job, let ledger, _):
-                    files.append((self.events, name))
-                    if let job { files.append((self.jobs, job.name)) }
-                    if ledger != nil { files.append((active, name)) }
-                case .job(let job):
-                    files.append((self.jobs, job.name))
-                case .ledger(let name, let shelf, _):
-                    files.append((self.shelves[LedgerEntry.Shelf.allCases.firstIndex(of: shelf)!], name))
-                }
-            }
-            return files
         }
 
         /// `fsync` of one file. A file that is gone was replaced, moved or pruned by a later record,
@@ -184,17 +165,21 @@ final class GroupCommitter: @unchecked Sendable {
     private var size = 0
     private var openedAt = 0.0
     private var retired: [UInt64] = []
+    /// The files each segment's records wrote, kept by the committer thread as it applies them (names
+    /// only: a checkpoint never reads a segment back).
+    private var written: [UInt64: Set<WrittenFile>] = [:]
     private var encoded: [UInt8] = []
 
     /// Starts the committer on a fresh segment `firstSequence` in the open `journal/` directory of the
     /// data directory `root`. `replayed` are segments an earlier process left, already applied to the
     /// files: they are checkpointed in the background at once.
-    init(journal: Int32, checkpointer: Checkpointer, firstSequence: UInt64, replayed: [UInt64], segmentLimit: Int, checkpointInterval: Double,
-         hooks: Hooks) throws {
+    init(journal: Int32, checkpointer: Checkpointer, firstSequence: UInt64, replayed: [UInt64], replayedFiles: Set<WrittenFile>,
+         segmentLimit: Int, checkpointInterval: Double, hooks: Hooks) throws {
         self.journal = journal
         self.hooks = hooks
         self.checkpointer = checkpointer
         self.retired = replayed
+        if let first = replayed.first { self.written[first] = replayedFiles }
         self.segmentLimit = segmentLimit
         self.interval = checkpointInterval
         self.sequence = firstSequence
@@ -311,6 +296,7 @@ final class GroupCommitter: @unchecked Sendable {
             }
         }
         for (pending, result) in zip(batch, results) {
+            if case .success = result { self.written[self.sequence, default: []].formUnion(WrittenFile.of(pending.record)) }
             pending.continuation.resume(with: result.mapError { Self.storageError($0) })
         }
     }
@@ -385,6 +371,7 @@ final class GroupCommitter: @unchecked Sendable {
             return (busy, state.forgotten)
         }
         self.retired.removeAll { forgotten.contains($0) }
+        for sequence in forgotten { self.written[sequence] = nil }
         guard !busy else { return }
         let old = (self.segment, self.sequence)
         self.sequence += 1
@@ -403,11 +390,12 @@ final class GroupCommitter: @unchecked Sendable {
 
     /// Checkpoints `segments` on a thread of its own (`checkpointRunning` is already set).
     private func startCheckpoint(_ segments: [UInt64]) {
+        let files = segments.reduce(into: Set<WrittenFile>()) { $0.formUnion(self.written[$1] ?? []) }
         let checkpointer = self.checkpointer
         // The shared state, not the committer: releasing the store never waits for a checkpoint.
         let shared = self.shared
         Thread.detachNewThread {
-            let done = checkpointer.run(segments)
+            let done = checkpointer.run(segments, files: files)
             shared.state.withLock { state in
                 if done { state.forgotten.formUnion(segments) }
                 state.checkpointRunning = false
@@ -423,7 +411,8 @@ final class GroupCommitter: @unchecked Sendable {
         guard checkpoint else { return }
         while self.shared.state.withLock({ $0.checkpointRunning }) { _ = self.shared.checkpointEnded.wait(timeout: .now() + .milliseconds(100)) }
         let forgotten = self.shared.state.withLock { $0.forgotten }
-        _ = self.checkpointer.run(self.retired.filter { !forgotten.contains($0) } + [self.sequence])
+        let segments = self.retired.filter { !forgotten.contains($0) } + [self.sequence]
+        _ = self.checkpointer.run(segments, files: segments.reduce(into: Set<WrittenFile>()) { $0.formUnion(self.written[$1] ?? []) })
     }
 
     private static func now() -> Double {
@@ -436,4 +425,28 @@ final class GroupCommitter: @unchecked Sendable {
 /// `close(2)`; named apart from ``GroupCommitter/close()``.
 private func closeDescriptor(_ fd: Int32) {
     close(fd)
+}
+
+/// A file a journal record wrote: its folder and name.
+struct WrittenFile: Hashable, Sendable {
+    enum Folder: Hashable, Sendable {
+        case events, jobs
+        case ledger(LedgerEntry.Shelf)
+    }
+
+    var folder: Folder
+    var name: String
+
+    /// The files `record` wrote: the event body, the job state, the ledger entry.
+    static func of(_ record: JournalRecord) -> [WrittenFile] {
+        switch record {
+        case .event(let name, _, let job, let ledger, _):
+            return [WrittenFile(folder: .events, name: name)] + (job.map { [WrittenFile(folder: .jobs, name: $0.name)] } ?? [])
+                + (ledger == nil ? [] : [WrittenFile(folder: .ledger(.active), name: name)])
+        case .job(let job):
+            return [WrittenFile(folder: .jobs, name: job.name)]
+        case .ledger(let name, let shelf, _):
+            return [WrittenFile(folder: .ledger(shelf), name: name)]
+        }
+    }
 }
