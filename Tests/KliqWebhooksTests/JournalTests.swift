@@ -133,6 +133,17 @@ struct JournalTests {
 
     /// A segment this version cannot read stops start-up with a clear error and is kept; a segment cut
     /// short while its header was written holds nothing and is simply replaced.
+    /// Checkpoints trust `syncfs` only on file systems where it flushes everything and reports errors;
+    /// anywhere else (here: procfs, standing in for FUSE or NFS) they `fsync` each file themselves.
+    @Test func checkpointsTrustSyncfsOnlyWhereItFlushes() throws {
+        let temporary = open(self.dir.path, O_RDONLY | O_DIRECTORY)
+        defer { close(temporary) }
+        #expect(GroupCommitter.Checkpointer.syncfsIsTrusted(temporary), "the test directory's file system (ext4 or tmpfs here)")
+        let proc = open("/proc", O_RDONLY | O_DIRECTORY)
+        defer { close(proc) }
+        #expect(!GroupCommitter.Checkpointer.syncfsIsTrusted(proc))
+    }
+
     /// An active ledger entry this version cannot read stops start-up with an error naming it, and is
     /// kept: its deliveries are never silently dropped.
     @Test func anUnreadableLedgerEntryIsKeptAndRefusedClearly() async throws {

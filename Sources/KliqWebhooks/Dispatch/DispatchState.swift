@@ -12,8 +12,8 @@ final class DispatchState: Sendable {
         var generation: UInt64 = 0
         var nextWaiter = 0
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
-        /// Waits whose time ran out before they began (so they return at once).
-        var expired: Set<Int> = []
+        /// Claims being run, by event id.
+        var claims: [String: Claim] = [:]
         var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
@@ -31,17 +31,19 @@ final class DispatchState: Sendable {
         self.state.withLock { (max(0, limit - $0.running), bytes - $0.bytes) }
     }
 
-    func started(bytes: Int) {
+    func started(_ claim: Claim) {
         self.state.withLock {
             $0.running += 1
-            $0.bytes += bytes
+            $0.bytes += claim.event.rawBody.count
+            $0.claims[claim.event.id] = claim
         }
     }
 
-    func finished(bytes: Int) {
+    func finished(_ claim: Claim) {
         self.state.withLock {
             $0.running -= 1
-            $0.bytes -= bytes
+            $0.bytes -= claim.event.rawBody.count
+            $0.claims[claim.event.id] = nil
         }
         self.wake()
     }
@@ -56,37 +58,23 @@ final class DispatchState: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Returns after the next wake-up, at once if there was one since `generation`, or after `timeout`.
-    func waitForProgress(since generation: UInt64? = nil, upTo timeout: Duration) async {
-        let id = self.state.withLock { state -> Int in
-            state.nextWaiter += 1
-            return state.nextWaiter
-        }
-        let timer = Task {
-            guard (try? await Task.sleep(for: timeout)) != nil else { return }
-            self.expire(id)
-        }
+    /// Returns after the next wake-up, or at once if there was one since `generation`. (``Receiver/run()``
+    /// wakes everyone four times a second, for retries falling due.)
+    func waitForWake(since generation: UInt64? = nil) async {
         await withCheckedContinuation { continuation in
             let now = self.state.withLock { state -> Bool in
                 if let generation, state.generation != generation { return true }
-                if state.shuttingDown || state.expired.remove(id) != nil { return true }
-                state.waiters[id] = continuation
+                if state.shuttingDown { return true }
+                state.nextWaiter += 1
+                state.waiters[state.nextWaiter] = continuation
                 return false
             }
             if now { continuation.resume() }
         }
-        timer.cancel()
     }
 
-    /// The wait `id` timed out: resume it, or, if it has not begun waiting yet, let it return at once.
-    private func expire(_ id: Int) {
-        let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
-            if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
-            state.expired.insert(id)
-            return nil
-        }
-        waiter?.resume()
-    }
+    /// Claims being run, for the lease renewals.
+    var claims: [Claim] { self.state.withLock { Array($0.claims.values) } }
 
     func beginShutdown() {
         let waiters = self.state.withLock { state in

@@ -27,6 +27,19 @@ extension Receiver {
                     await dispatch.waitForShutdown()
                     try? await Task.sleep(for: self.configuration.shutdownGracePeriod)
                 }
+                // Retries fall due without anyone waking the loop: a tick four times a second.
+                outer.addTask {
+                    while (try? await Task.sleep(for: .milliseconds(250))) != nil { dispatch.wake() }
+                }
+                // Leases of running handlers are renewed at a third of their length, all in one place.
+                outer.addTask {
+                    let lease = self.configuration.lease
+                    while (try? await Task.sleep(for: lease / 3)) != nil {
+                        for claim in dispatch.claims { _ = try? await self.store.renew(claim, lease: lease) }
+                    }
+                }
+                // The loop (all handlers done) or the grace period, whichever ends first; the tick and
+                // the renewals run until then.
                 await outer.next()
                 outer.cancelAll()
             }
@@ -43,7 +56,7 @@ extension Receiver {
         while true {
             let running = self.dispatch.running
             if running == 0, (try? await self.store.pending(handlers: self.handlers.allNames)) == 0, self.dispatch.running == 0 { return }
-            await self.dispatch.waitForProgress(upTo: .milliseconds(100))
+            await self.dispatch.waitForWake()
         }
     }
 
@@ -66,10 +79,10 @@ extension Receiver {
                     }
                 }
                 for claim in claimed {
-                    self.dispatch.started(bytes: claim.event.rawBody.count)
+                    self.dispatch.started(claim)
                     group.addTask {
                         await self.work(claim)
-                        self.dispatch.finished(bytes: claim.event.rawBody.count)
+                        self.dispatch.finished(claim)
                     }
                 }
                 if ContinuousClock.now - gaugeAt >= .seconds(1) {
@@ -77,7 +90,7 @@ extension Receiver {
                     ReceiverMetrics.pending((try? await self.store.pending(handlers: self.handlers.allNames)) ?? 0)
                 }
                 if claimed.count < slots || slots == 0 {
-                    await self.dispatch.waitForProgress(since: generation, upTo: .milliseconds(250))
+                    await self.dispatch.waitForWake(since: generation)
                 }
             }
         }
@@ -98,23 +111,7 @@ extension Receiver {
             await self.store.release(claim)
             return
         }
-        let results = await withTaskGroup(of: [(String, (any Error)?)].self) { group in
-            // Renews the lease at a third of its length while the handlers run.
-            group.addTask {
-                let lease = self.configuration.lease
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: lease / 3)
-                    if Task.isCancelled { break }
-                    if (try? await self.store.renew(claim, lease: lease)) == false { break }
-                }
-                return []
-            }
-            group.addTask { await self.runHandlers(due, for: claim) }
-            let results = await group.next()!
-            group.cancelAll()
-            return results.isEmpty ? await group.next()! : results
-        }
-        await self.settle(claim, results)
+        await self.settle(claim, await self.runHandlers(due, for: claim))
     }
 
     private func runHandlers(_ names: [String], for claim: Claim) async -> [(String, (any Error)?)] {

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CKliqSystem
 import Dispatch
 import Foundation
 import Synchronization
@@ -36,11 +37,13 @@ final class GroupCommitter: @unchecked Sendable {
     /// What a checkpoint needs, on descriptors of its own: a checkpoint still running when the store
     /// is released keeps these open, never the data directory's ownership lock.
     ///
-    /// A segment is deleted only once every file its records produced is known durable: the file
-    /// system is flushed in bulk (`syncfs`, cheap), then each produced file and each directory that
-    /// gained or lost a name is `fsync`ed itself. `syncfs` alone is not trusted: on some file systems
-    /// (FUSE, some network and overlay file systems) it does not reach the storage, and the journal
-    /// would then be deleted while the files it describes were still only in memory.
+    /// A segment is deleted only once every file its records produced is known durable. The file
+    /// system is flushed in bulk (`syncfs`), and every directory that gained or lost a name is
+    /// `fsync`ed. Where `syncfs` is known to write back and flush everything and to report failures —
+    /// ext4, XFS and Btrfs (Linux 5.8 and later report writeback errors from `syncfs`), and tmpfs, which
+    /// has nothing to flush — that is all. Anywhere else (FUSE, network and overlay file systems),
+    /// `syncfs` may not reach the storage, so each file the segments wrote is `fsync`ed itself before
+    /// they are deleted (``fsyncsEveryFile``): slower, never silently unsafe.
     final class Checkpointer: Sendable {
         let root: Int32
         let journal: Int32
@@ -61,6 +64,17 @@ final class GroupCommitter: @unchecked Sendable {
             self.shelves = shelves.map { dup($0) }
             self.state = openat(root, "state", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
             self.highestSequence = highestSequence
+            self.fsyncsEveryFile = !Self.syncfsIsTrusted(root)
+        }
+
+        /// Whether checkpoints `fsync` each file the segments wrote (see ``Checkpointer``).
+        let fsyncsEveryFile: Bool
+
+        /// Whether the file system holding `fd` is one whose `syncfs` writes back, flushes and reports
+        /// errors for everything: ext4, XFS, Btrfs, tmpfs.
+        static func syncfsIsTrusted(_ fd: Int32) -> Bool {
+            let trusted: Set<UInt64> = [0xEF53, 0x5846_5342, 0x9123_683E, 0x0102_1994]
+            return trusted.contains(UInt64(ckliq_fs_type(fd)))
         }
 
         deinit {
@@ -81,7 +95,7 @@ final class GroupCommitter: @unchecked Sendable {
             let active = LedgerEntry.Shelf.allCases
             do {
                 try FileSystem.syncFileSystem(self.root, label: "data directory")
-                for file in files {
+                for file in files where self.fsyncsEveryFile {
                     switch file.folder {
                     case .events: try Self.syncFile(file.name, in: self.events)
                     case .jobs: try Self.syncFile(file.name, in: self.jobs)
