@@ -27,23 +27,23 @@ struct ConformanceTests {
         actor Careless: EventStore {
             let inner = InMemoryEventStore()
             func accept(_ event: Event, handlers: [String]) async throws -> Acceptance {
-                _ = try await self.inner.accept(event, handlers: handlers)
+                _ = await self.inner.accept(event, handlers: handlers)
                 return .accepted(sequence: 1)
             }
             func claim(handlers: Set<String>, owner: String, limit: Int, maxBytes: Int, lease: Duration) async throws -> [Claim] {
-                try await self.inner.claim(handlers: handlers, owner: owner, limit: limit, maxBytes: maxBytes, lease: lease)
+                await self.inner.claim(handlers: handlers, owner: owner, limit: limit, maxBytes: maxBytes, lease: lease)
             }
-            func renew(_ claim: Claim, lease: Duration) async throws -> Bool { try await self.inner.renew(claim, lease: lease) }
-            func settle(_ claim: Claim, outcomes: [String: DeliveryOutcome]) async throws -> Bool { try await self.inner.settle(claim, outcomes: outcomes) }
+            func renew(_ claim: Claim, lease: Duration) async throws -> Bool { await self.inner.renew(claim, lease: lease) }
+            func settle(_ claim: Claim, outcomes: [String: DeliveryOutcome]) async throws -> Bool { await self.inner.settle(claim, outcomes: outcomes) }
             func release(_ claim: Claim) async { await self.inner.release(claim) }
-            func pending(handlers: Set<String>) async throws -> Int { try await self.inner.pending(handlers: handlers) }
-            func redrive(_ filter: RedriveFilter) async throws -> Int { try await self.inner.redrive(filter) }
-            func deliveries(eventId: String) async throws -> LedgerEntry? { try await self.inner.deliveries(eventId: eventId) }
+            func pending(handlers: Set<String>) async throws -> Int { await self.inner.pending(handlers: handlers) }
+            func redrive(_ filter: RedriveFilter) async throws -> Int { await self.inner.redrive(filter) }
+            func deliveries(eventId: String) async throws -> LedgerEntry? { await self.inner.deliveries(eventId: eventId) }
             func deliveries(on shelf: LedgerEntry.Shelf, after cursor: String?, limit: Int) async throws -> [LedgerEntry] {
-                try await self.inner.deliveries(on: shelf, after: cursor, limit: limit)
+                await self.inner.deliveries(on: shelf, after: cursor, limit: limit)
             }
             func quarantine(body: [UInt8], reason: String) async throws {}
-            func event(id: String) async throws -> Event? { try await self.inner.event(id: id) }
+            func event(id: String) async throws -> Event? { await self.inner.event(id: id) }
             func job(id: String) async throws -> Job? { try await self.inner.job(id: id) }
             func checkHealth() async throws {}
         }
