@@ -49,6 +49,11 @@ public struct EventStoreConformance: Sendable {
         case restart
         /// Pruning never forgets an event whose deliveries are active or dead.
         case prune
+        /// Tracked job ids are listed once each, in order, page by page, until untracked (and survive a
+        /// restart, for durable stores).
+        case tracking
+        /// Job states are listed page by page, each once.
+        case jobListing
 
         public var description: String { self.rawValue }
     }
@@ -91,6 +96,8 @@ public struct EventStoreConformance: Sendable {
             guard let reopen = self.reopen else { return }
             try await Self.restart(&context, reopen)
         case .prune: try await Self.prune(&context)
+        case .tracking: try await Self.tracking(&context, self.reopen)
+        case .jobListing: try await Self.jobListing(&context)
         }
     }
 
@@ -298,6 +305,31 @@ public struct EventStoreConformance: Sendable {
             return try c.expect(false, "not accepted after a restart")
         }
         try c.expect(after > before, "sequence \(after) after a restart is not above \(before)")
+    }
+
+    static func tracking(_ c: inout Context, _ reopen: (@Sendable (any EventStore) async throws -> any EventStore)?) async throws {
+        for id in ["job_t3", "job_t1", "job t/2", "job_t1"] { try await c.store.track(jobId: id) }
+        let tracked = try await c.store.trackedJobs(after: nil, limit: 10)
+        try c.expect(tracked == ["job t/2", "job_t1", "job_t3"], "tracked: \(tracked)")
+        try c.expect(try await c.store.trackedJobs(after: "job_t1", limit: 10) == ["job_t3"], "after a cursor")
+        try await c.store.untrack(jobId: "job_t1")
+        if let reopen { c.store = try await reopen(c.store) }
+        try c.expect(try await c.store.trackedJobs(after: nil, limit: 1) == ["job t/2"], "limit, untrack or restart")
+        try c.expect(try await c.store.trackedJobs(after: "job t/2", limit: 10) == ["job_t3"], "untracked one still listed")
+    }
+
+    static func jobListing(_ c: inout Context) async throws {
+        for n in 1...5 { _ = try await c.store.accept(try Self.event("evt_jl\(n)", job: "job_jl\(n)"), handlers: []) }
+        var seen: [String] = []
+        var cursor: String?
+        for _ in 0..<10 {
+            let page = try await c.store.jobs(after: cursor, limit: 2)
+            try c.expect(page.jobs.count <= 2, "a page of \(page.jobs.count) for a limit of 2")
+            seen += page.jobs.map(\.id)
+            guard let next = page.next else { break }
+            cursor = next
+        }
+        try c.expect(seen.sorted() == (1...5).map { "job_jl\($0)" } && Set(seen).count == seen.count, "listed \(seen)")
     }
 
     static func prune(_ c: inout Context) async throws {

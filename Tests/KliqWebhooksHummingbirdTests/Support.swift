@@ -56,6 +56,10 @@ struct FailingStore: EventStore {
     func pending(handlers: Set<String>) async throws -> Int { 0 }
     func redrive(_ filter: RedriveFilter) async throws -> Int { throw WebhookError(.storageUnavailable, "no space left") }
     func deliveries(eventId: String) async throws -> LedgerEntry? { nil }
+    func jobs(after cursor: String?, limit: Int) async throws -> JobPage { JobPage(jobs: [], next: nil) }
+    func track(jobId: String) async throws { throw WebhookError(.storageUnavailable, "no space left") }
+    func untrack(jobId: String) async throws {}
+    func trackedJobs(after cursor: String?, limit: Int) async throws -> [String] { [] }
     func deliveries(on shelf: LedgerEntry.Shelf, after cursor: String?, limit: Int) async throws -> [LedgerEntry] { [] }
     func quarantine(body: [UInt8], reason: String) async throws { throw WebhookError(.storageUnavailable, "no space left") }
     func event(id: String) async throws -> Event? { nil }

@@ -45,6 +45,10 @@ struct ConformanceTests {
             func quarantine(body: [UInt8], reason: String) async throws {}
             func event(id: String) async throws -> Event? { await self.inner.event(id: id) }
             func job(id: String) async throws -> Job? { try await self.inner.job(id: id) }
+            func jobs(after cursor: String?, limit: Int) async throws -> JobPage { try await self.inner.jobs(after: cursor, limit: limit) }
+            func track(jobId: String) async throws { await self.inner.track(jobId: jobId) }
+            func untrack(jobId: String) async throws { await self.inner.untrack(jobId: jobId) }
+            func trackedJobs(after cursor: String?, limit: Int) async throws -> [String] { await self.inner.trackedJobs(after: cursor, limit: limit) }
             func checkHealth() async throws {}
         }
         for check in [EventStoreConformance.Check.concurrentAcceptsOfOneId, .sequenceNumbers] {

@@ -48,6 +48,19 @@ public enum DeliveryOutcome: Sendable, Hashable {
     case failed(error: String, nextAttemptAt: Date?)
 }
 
+/// One page of ``EventStore/jobs(after:limit:)``.
+public struct JobPage: Sendable {
+    /// The jobs of this page.
+    public var jobs: [Job]
+    /// The cursor of the next page; `nil` after the last one.
+    public var next: String?
+
+    public init(jobs: [Job], next: String?) {
+        self.jobs = jobs
+        self.next = next
+    }
+}
+
 /// Which deliveries ``EventStore/redrive(_:)`` makes pending again.
 public struct RedriveFilter: Sendable, Hashable {
     /// Only this event (else every event with a dead delivery).
@@ -139,6 +152,14 @@ public protocol EventStore: Sendable {
     func event(id: String) async throws -> Event?
     /// The stored state of this job, if any.
     func job(id: String) async throws -> Job?
+    /// Stored job states in the store's order, after `cursor` (a ``JobPage/next`` from an earlier page).
+    func jobs(after cursor: String?, limit: Int) async throws -> JobPage
+    /// Durably remembers that job `jobId` is awaited (for the polling fallback); tracking twice is once.
+    func track(jobId: String) async throws
+    /// Forgets that job `jobId` is awaited.
+    func untrack(jobId: String) async throws
+    /// Tracked job ids, in id order, after `cursor`.
+    func trackedJobs(after cursor: String?, limit: Int) async throws -> [String]
     /// Throws when the store cannot currently write (used for readiness).
     func checkHealth() async throws
     /// Forgets events accepted before `cutoff` (and quarantined bodies kept since before it), except

@@ -11,6 +11,8 @@ extension FileEventStore {
         let root: Int32
         let events: Int32
         let jobs: Int32
+        /// `tracked/`: one file per awaited job, holding its id.
+        let tracked: Int32
         let quarantine: Int32
         let tmp: Int32
         let journal: Int32
@@ -33,6 +35,7 @@ extension FileEventStore {
                 }
                 self.events = try sub("events")
                 self.jobs = try sub("jobs")
+                self.tracked = try sub("tracked")
                 self.quarantine = try sub("quarantine")
                 self.tmp = try sub("tmp")
                 self.journal = try sub("journal")
@@ -84,7 +87,9 @@ extension FileEventStore {
 
         deinit {
             self.releaseOwnership()
-            for fd in [self.events, self.jobs, self.quarantine, self.tmp, self.journal, self.root] + Array(self.ledger.values) { closeDescriptor(fd) }
+            for fd in [self.events, self.jobs, self.tracked, self.quarantine, self.tmp, self.journal, self.root] + Array(self.ledger.values) {
+                closeDescriptor(fd)
+            }
         }
 
         /// Opens `state/lock` and takes an exclusive `flock` on it, recording this process's id.

@@ -182,6 +182,42 @@ public final class FileEventStore: EventStore {
         }
     }
 
+    public func jobs(after cursor: String?, limit: Int) async throws -> JobPage {
+        try await self.io {
+            let names = FileSystem.list(at: self.dirs.jobs).filter { name in name.hasSuffix(".json") && cursor.map { name > $0 } ?? true }.sorted()
+            let page = names.prefix(limit)
+            let jobs = try page.compactMap { name -> Job? in
+                guard let bytes = try FileSystem.readFile(named: name, in: self.dirs.jobs, label: "jobs/\(name)") else { return nil }
+                return try Job(json: JSONValue(parsing: bytes))
+            }
+            return JobPage(jobs: jobs, next: names.count > limit ? page.last : nil)
+        }
+    }
+
+    public func track(jobId: String) async throws {
+        let name = StorageName.fileName(for: jobId)
+        try await self.io {
+            try self.dirs.place(Array(jobId.utf8), as: name, in: self.dirs.tracked, label: "tracked", flush: true)
+            try FileSystem.syncDirectory(self.dirs.tracked, label: "tracked/")
+        }
+    }
+
+    public func untrack(jobId: String) async throws {
+        let name = StorageName.fileName(for: jobId)
+        try await self.io {
+            if unlinkat(self.dirs.tracked, name, 0) == 0 { try FileSystem.syncDirectory(self.dirs.tracked, label: "tracked/") }
+        }
+    }
+
+    public func trackedJobs(after cursor: String?, limit: Int) async throws -> [String] {
+        try await self.io {
+            let ids = try FileSystem.list(at: self.dirs.tracked).compactMap { name in
+                try FileSystem.readFile(named: name, in: self.dirs.tracked, label: "tracked/\(name)").map { String(decoding: $0, as: UTF8.self) }
+            }
+            return Array(ids.filter { id in cursor.map { id > $0 } ?? true }.sorted().prefix(limit))
+        }
+    }
+
     /// Runs blocking work on the I/O threads, reporting file-system failures as `storage_unavailable`.
     func io<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         do {

@@ -19,6 +19,7 @@ public actor InMemoryEventStore: EventStore {
     private var jobs: [String: JobRecord] = [:]
     private var ledger: [String: LedgerEntry] = [:]
     private var index = DeliveryIndex()
+    private var tracked: Set<String> = []
     private var sequence: UInt64 = 0
     /// Bodies quarantined so far, oldest first.
     public private(set) var quarantined: [Quarantined] = []
@@ -111,6 +112,20 @@ public actor InMemoryEventStore: EventStore {
     }
 
     public func checkHealth() {}
+
+    public func jobs(after cursor: String?, limit: Int) throws -> JobPage {
+        let ids = self.jobs.keys.filter { id in cursor.map { id > $0 } ?? true }.sorted()
+        let page = ids.prefix(limit)
+        return JobPage(jobs: try page.compactMap { try self.job(id: $0) }, next: ids.count > limit ? page.last : nil)
+    }
+
+    public func track(jobId: String) { self.tracked.insert(jobId) }
+
+    public func untrack(jobId: String) { self.tracked.remove(jobId) }
+
+    public func trackedJobs(after cursor: String?, limit: Int) -> [String] {
+        Array(self.tracked.filter { id in cursor.map { id > $0 } ?? true }.sorted().prefix(limit))
+    }
 
     /// Ids of every stored event.
     public var eventIds: [String] { Array(self.events.keys) }
