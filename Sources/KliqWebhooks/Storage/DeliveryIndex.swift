@@ -76,9 +76,6 @@ struct DeliveryIndex: Sendable {
         self.cacheLimit = cacheLimit
     }
 
-    /// Events with an unsettled delivery.
-    var count: Int { self.items.count }
-
     /// Events with an unsettled delivery for one of `handlers`.
     func pending(handlers: Set<String>) -> Int {
         self.items.values.count { item in item.entry.handlers.contains { !$0.value.isSettled && handlers.contains($0.key) } }
@@ -213,9 +210,4 @@ struct DeliveryIndex: Sendable {
         }
         return .nothing
     }
-}
-
-extension Timestamp {
-    /// `self` plus `duration`.
-    func advanced(by duration: Duration) -> Timestamp { self.adding(duration) }
 }

@@ -104,14 +104,10 @@ extension FileEventStore.Directories {
     /// Puts a ledger entry on `shelf` and takes its older copies off the other shelves. Replaying, an
     /// entry is skipped when a copy with a higher revision exists (the transitions after it were applied).
     private func applyLedger(_ bytes: [UInt8], as name: String, on shelf: LedgerEntry.Shelf, replaying: Bool) throws {
-        if replaying, let revision = Self.revision(of: bytes) {
-            let newer = LedgerEntry.Shelf.allCases.contains { other in
-                guard let stored = try? FileSystem.readFile(named: name, in: self.ledger[other]!, label: ""),
-                    let storedRevision = Self.revision(of: stored)
-                else { return false }
-                return storedRevision > revision
-            }
-            if newer { return }
+        if replaying, let revision = (try? JSONDecoder().decode(LedgerEntry.self, from: Data(bytes)))?.revision,
+            self.hasNewerLedgerCopy(of: name, than: revision)
+        {
+            return
         }
         try self.place(bytes, as: name, in: self.ledger[shelf]!, label: "ledger/\(shelf.rawValue)")
         for other in LedgerEntry.Shelf.allCases where other != shelf { self.unlinkLedger(name, from: other) }
@@ -121,8 +117,18 @@ extension FileEventStore.Directories {
         unlinkat(self.ledger[shelf]!, name, 0)
     }
 
-    private static func revision(of bytes: [UInt8]) -> Int? {
-        (try? JSONDecoder().decode(LedgerEntry.self, from: Data(bytes)))?.revision
+    /// The ledger entry `name` on `shelf`, if there is one. - Throws: when it cannot be read or decoded.
+    func readLedger(_ name: String, from shelf: LedgerEntry.Shelf) throws -> LedgerEntry? {
+        guard let bytes = try FileSystem.readFile(named: name, in: self.ledger[shelf]!, label: "ledger/\(shelf.rawValue)/\(name)") else {
+            return nil
+        }
+        return try JSONDecoder().decode(LedgerEntry.self, from: Data(bytes))
+    }
+
+    /// Whether a readable copy of ledger entry `name`, on any shelf, has a revision above `revision`:
+    /// where a crash left two copies, the higher revision is the truth.
+    func hasNewerLedgerCopy(of name: String, than revision: Int) -> Bool {
+        LedgerEntry.Shelf.allCases.contains { shelf in ((try? self.readLedger(name, from: shelf))?.revision ?? -1) > revision }
     }
 
     /// Writes `bytes` to `tmp/` and renames it over `name` in `directory`; flushed first when `flush`.

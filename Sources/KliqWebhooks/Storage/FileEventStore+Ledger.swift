@@ -95,7 +95,7 @@ extension FileEventStore {
     public func deliveries(eventId: String) async throws -> LedgerEntry? {
         let name = StorageName.fileName(for: eventId)
         return try await self.io {
-            try LedgerEntry.Shelf.allCases.compactMap { try self.readLedger(name, from: $0) }.max { $0.revision < $1.revision }
+            try LedgerEntry.Shelf.allCases.compactMap { try self.dirs.readLedger(name, from: $0) }.max { $0.revision < $1.revision }
         }
     }
 
@@ -103,11 +103,9 @@ extension FileEventStore {
         let entries = try await self.io { () throws -> [LedgerEntry] in
             var entries: [LedgerEntry] = []
             for name in FileSystem.list(at: self.dirs.ledger[shelf]!) where name.hasSuffix(".json") {
-                guard let entry = try self.readLedger(name, from: shelf), cursor.map({ entry.eventId > $0 }) ?? true else { continue }
-                // An older copy left beside a newer one on another shelf (a crash between the two writes).
-                let newer = try LedgerEntry.Shelf.allCases.filter { $0 != shelf }.compactMap { try self.readLedger(name, from: $0) }
-                    .contains { $0.revision > entry.revision }
-                if !newer { entries.append(entry) }
+                guard let entry = try self.dirs.readLedger(name, from: shelf), cursor.map({ entry.eventId > $0 }) ?? true else { continue }
+                // Not an older copy left beside a newer one on another shelf (a crash between the two writes).
+                if !self.dirs.hasNewerLedgerCopy(of: name, than: entry.revision) { entries.append(entry) }
             }
             return entries
         }
@@ -120,21 +118,6 @@ extension FileEventStore {
         return Array(try encoder.encode(entry)) + [0x0A]
     }
 
-    func removeLedger(_ name: String, from shelf: LedgerEntry.Shelf) throws {
-        let dir = self.dirs.ledger[shelf]!
-        if unlinkat(dir, name, 0) == 0 {
-            try FileSystem.syncDirectory(dir, label: "ledger/\(shelf.rawValue)/")
-        } else if errno != ENOENT {
-            throw SystemCallError(operation: "unlink", path: "ledger/\(shelf.rawValue)/\(name)", errno: errno)
-        }
-    }
-
-    func readLedger(_ name: String, from shelf: LedgerEntry.Shelf) throws -> LedgerEntry? {
-        guard let bytes = try FileSystem.readFile(named: name, in: self.dirs.ledger[shelf]!, label: "ledger/\(shelf.rawValue)/\(name)") else {
-            return nil
-        }
-        return try JSONDecoder().decode(LedgerEntry.self, from: Data(bytes))
-    }
 }
 
 extension FileEventStore.Directories {
@@ -146,20 +129,15 @@ extension FileEventStore.Directories {
         let active = self.ledger[.active]!
         var entries: [LedgerEntry] = []
         for name in FileSystem.list(at: active) where name.hasSuffix(".json") {
-            guard let bytes = try FileSystem.readFile(named: name, in: active, label: "ledger/active/\(name)") else { continue }
-            guard let entry = try? JSONDecoder().decode(LedgerEntry.self, from: Data(bytes)) else {
+            let read = Result { try self.readLedger(name, from: .active) }
+            guard case .success(let found) = read else {
                 throw WebhookError(
                     .storageUnavailable,
                     "ledger/active/\(name) is not a ledger entry this version can read; move it out of the data directory (its event stays in events/) and start again"
                 )
             }
-            let superseded = try [LedgerEntry.Shelf.done, .dead].contains { shelf in
-                guard let other = try FileSystem.readFile(named: name, in: self.ledger[shelf]!, label: "ledger/\(shelf.rawValue)/\(name)"),
-                    let otherEntry = try? JSONDecoder().decode(LedgerEntry.self, from: Data(other))
-                else { return false }
-                return otherEntry.revision > entry.revision
-            }
-            if superseded || faccessat(self.events, name, F_OK, AT_SYMLINK_NOFOLLOW) != 0 {
+            guard let entry = found else { continue }
+            if self.hasNewerLedgerCopy(of: name, than: entry.revision) || faccessat(self.events, name, F_OK, AT_SYMLINK_NOFOLLOW) != 0 {
                 unlinkat(active, name, 0)
                 continue
             }
