@@ -217,6 +217,30 @@ struct DeliveryGuaranteeTests {
         #expect(order.firstIndex(of: "x1#1")! < order.firstIndex(of: "e1#2")!)
     }
 
+    /// A handler that runs longer than the lease keeps it: the receiver renews running leases, so another
+    /// dispatcher sharing the store takes nothing over, and the handler runs once.
+    @Test func aHandlerRunningPastTheLeaseKeepsItByRenewal() async throws {
+        let store = InMemoryEventStore()
+        let receiver = Receiver(verifier: try SignatureVerifier(secrets: [Secret(testSecret)]), store: store,
+                                configuration: .init(lease: .milliseconds(1500)), logger: quietLogger)
+        let runs = Mutex(0)
+        receiver.onAny(name: "slow") { _ in
+            runs.withLock { $0 += 1 }
+            try await Task.sleep(for: .seconds(4))
+        }
+        try await withRunningReceiver(receiver) {
+            try await receiver.deliver(envelope(id: "evt_slow"), signedWith: signer)
+            #expect(try await eventually { runs.withLock { $0 } == 1 })
+            for _ in 0..<12 {  // 3.6 s: more than two leases
+                let taken = await store.claim(handlers: ["slow"], owner: "another", limit: 10, maxBytes: 1 << 20, lease: .seconds(30))
+                #expect(taken.isEmpty, "another dispatcher took over a lease that was being renewed")
+                try await Task.sleep(for: .milliseconds(300))
+            }
+        }
+        #expect(runs.withLock { $0 } == 1)
+        #expect(await store.deliveries(eventId: "evt_slow")?.handlers["slow"]?.status == .succeeded)
+    }
+
     @Test func atMostTheConfiguredNumberOfJobsAreDispatchedAtOnce() async throws {
         let receiver = Receiver(verifier: try SignatureVerifier(secrets: [Secret(testSecret)]), store: InMemoryEventStore(),
                                 configuration: .init(maxConcurrentDispatches: 2), logger: quietLogger)
