@@ -70,7 +70,8 @@ extension FileEventStore {
         if let eventId = filter.eventId {
             entries = try await self.deliveries(eventId: eventId).map { [$0] } ?? []
         } else {
-            entries = try await self.allDeliveries(on: .dead)
+            // One pass over the shelf (paging through it would read it again for every page).
+            entries = try await self.readShelf(.dead)
         }
         var count = 0
         for var entry in entries where entry.redrive(handler: filter.handler) {
@@ -100,16 +101,21 @@ extension FileEventStore {
     }
 
     public func deliveries(on shelf: LedgerEntry.Shelf, after cursor: String?, limit: Int) async throws -> [LedgerEntry] {
-        let entries = try await self.io { () throws -> [LedgerEntry] in
-            var entries: [LedgerEntry] = []
-            for name in FileSystem.list(at: self.dirs.ledger[shelf]!) where name.hasSuffix(".json") {
-                guard let entry = try self.dirs.readLedger(name, from: shelf), cursor.map({ entry.eventId > $0 }) ?? true else { continue }
-                // Not an older copy left beside a newer one on another shelf (a crash between the two writes).
-                if !self.dirs.hasNewerLedgerCopy(of: name, than: entry.revision) { entries.append(entry) }
-            }
-            return entries
-        }
+        let entries = try await self.readShelf(shelf).filter { entry in cursor.map { entry.eventId > $0 } ?? true }
         return Array(entries.sorted { $0.eventId < $1.eventId }.prefix(limit))
+    }
+
+    /// Every entry on `shelf` (in no order), read in one pass; an older copy left beside a newer one on
+    /// another shelf (a crash between the two writes of a transition) is not counted.
+    private func readShelf(_ shelf: LedgerEntry.Shelf) async throws -> [LedgerEntry] {
+        try await self.io {
+            try FileSystem.list(at: self.dirs.ledger[shelf]!).filter { $0.hasSuffix(".json") }.compactMap { name in
+                guard let entry = try self.dirs.readLedger(name, from: shelf), !self.dirs.hasNewerLedgerCopy(of: name, than: entry.revision) else {
+                    return nil
+                }
+                return entry
+            }
+        }
     }
 
     static func encode(_ entry: LedgerEntry) throws -> [UInt8] {
