@@ -24,15 +24,29 @@ struct EventsCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List events whose handler deliveries are unfinished (pending or retrying) or dead.")
+            abstract: "List events whose handler deliveries are unfinished (pending or retrying) or dead; with --accepted, every stored event.")
         @OptionGroup var location: Location
         @Flag(help: "Only events with a pending or retrying delivery.") var pending = false
         @Flag(help: "Only events with a dead delivery.") var dead = false
         @Flag(help: "Also events whose deliveries all succeeded.") var all = false
-        @Flag(help: "One JSON ledger entry a line.") var json = false
+        @Flag(help: "Every stored event in the order it was accepted, a page at a time (see --after).") var accepted = false
+        @Option(help: "With --accepted: start after this sequence number (the cursor the previous page printed).") var after: UInt64 = 0
+        @Option(help: "With --accepted: only events of this type.") var type: String?
+        @Option(help: "With --accepted: only events of this job.") var job: String?
+        @Option(help: "With --accepted: at most this many events.") var limit = 50
+        @Flag(help: "One JSON object a line.") var json = false
+
+        func validate() throws {
+            if !self.accepted, self.after != 0 || self.type != nil || self.job != nil {
+                throw ValidationError("--after, --type and --job go with --accepted")
+            }
+            if self.accepted, self.pending || self.dead || self.all { throw ValidationError("--accepted lists every event; leave out --pending, --dead and --all") }
+            guard self.limit > 0 else { throw ValidationError("--limit must be at least 1") }
+        }
 
         func run() throws {
             let directory = try self.location.directory()
+            if self.accepted { return try self.listAccepted(directory) }
             var shelves: [LedgerEntry.Shelf] = self.pending ? [.active] : self.dead ? [.dead] : [.active, .dead]
             if self.all { shelves = [.active, .dead, .done] }
             let entries = shelves.flatMap { shelf in directory.ledgerEntries(on: shelf) }
@@ -50,9 +64,41 @@ struct EventsCommand: AsyncParsableCommand {
             }
             print(Output.table(header: ["EVENT", "TYPE", "JOB", "ACCEPTED", "HANDLERS"], rows: rows))
         }
+        private func listAccepted(_ directory: DataDirectory) throws {
+            let filter = EventFilter(type: self.type.map { EventType($0) }, jobId: self.job)
+            guard let page = try directory.acceptedEvents(after: self.after, matching: filter, limit: self.limit) else {
+                throw ValidationError(
+                    "\(directory.path) has no event index yet (written by 0.5.1): it is built when kliq-webhooks serve --data-dir \(directory.path) next starts")
+            }
+            let time = ISO8601DateFormatter()
+            if self.json {
+                for event in page.events {
+                    let object: [String: Any] = ["sequence": event.sequence, "id": event.id, "type": event.type.rawValue,
+                                                 "jobId": event.jobId ?? NSNull(), "acceptedAt": time.string(from: event.acceptedAt)]
+                    print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+                }
+            } else if page.events.isEmpty {
+                print("no \(self.type.map { "\($0) " } ?? "")events\(self.job.map { " of job \($0)" } ?? "")\(self.after > 0 ? " after \(self.after)" : "")\(page.next == nil ? "" : " in this page") in \(directory.path)")
+            } else {
+                let rows = page.events.map { [String($0.sequence), $0.id, $0.type.rawValue, $0.jobId ?? "-", time.string(from: $0.acceptedAt)] }
+                print(Output.table(header: ["SEQ", "EVENT", "TYPE", "JOB", "ACCEPTED"], rows: rows))
+            }
+            if let next = page.next {
+                var command = "kliq-webhooks events list --accepted --after \(next)"
+                if let type = self.type { command += " --type \(type)" }
+                if let job = self.job { command += " --job \(job)" }
+                if self.limit != 50 { command += " --limit \(self.limit)" }
+                if self.json { command += " --json" }
+                command += " --data-dir \(directory.path)"
+                // On stderr with --json, so the output stays one object a line.
+                let line = "more: \(command)\n"
+                if self.json { FileHandle.standardError.write(Data(line.utf8)) } else { print(line, terminator: "") }
+            }
+        }
     }
 
     struct Show: AsyncParsableCommand {
+
         static let configuration = CommandConfiguration(abstract: "Show one event: envelope, job, and each handler's deliveries with errors.")
         @OptionGroup var location: Location
         @Argument(help: "The event id.") var eventId: String

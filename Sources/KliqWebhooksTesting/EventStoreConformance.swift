@@ -54,6 +54,9 @@ public struct EventStoreConformance: Sendable {
         case tracking
         /// Job states are listed page by page, each once.
         case jobListing
+        /// Stored events are listed by sequence number after a cursor, page by page, each once, by type,
+        /// job and time of acceptance.
+        case eventListing
 
         public var description: String { self.rawValue }
     }
@@ -98,6 +101,7 @@ public struct EventStoreConformance: Sendable {
         case .prune: try await Self.prune(&context)
         case .tracking: try await Self.tracking(&context, self.reopen)
         case .jobListing: try await Self.jobListing(&context)
+        case .eventListing: try await Self.eventListing(&context)
         }
     }
 
@@ -305,6 +309,8 @@ public struct EventStoreConformance: Sendable {
             return try c.expect(false, "not accepted after a restart")
         }
         try c.expect(after > before, "sequence \(after) after a restart is not above \(before)")
+        let listed = try await Self.listAll(c.store).map(\.id)
+        try c.expect(listed == ["evt_restart", "evt_done", "evt_after"], "listed after a restart: \(listed)")
     }
 
     static func tracking(_ c: inout Context, _ reopen: (@Sendable (any EventStore) async throws -> any EventStore)?) async throws {
@@ -332,6 +338,53 @@ public struct EventStoreConformance: Sendable {
         try c.expect(seen.sorted() == (1...5).map { "job_jl\($0)" } && Set(seen).count == seen.count, "listed \(seen)")
     }
 
+    /// Every page of `filter` after `after`, with pages of `limit`.
+    static func listAll(_ store: any EventStore, after: UInt64 = 0, _ filter: EventFilter = .all, limit: Int = 2) async throws -> [EventSummary] {
+        var all: [EventSummary] = []
+        var cursor = after
+        for _ in 0..<1000 {
+            let page = try await store.events(after: cursor, matching: filter, limit: limit)
+            all += page.events
+            guard let next = page.next else { return all }
+            cursor = next
+        }
+        return all
+    }
+
+    static func eventListing(_ c: inout Context) async throws {
+        let start = Date().addingTimeInterval(-1)
+        var sequences: [String: UInt64] = [:]
+        let plan: [(String, String?, String)] = [
+            ("evt_el1", "job_a", "processing"), ("evt_el2", nil, ""), ("evt_el3", "job_b", "completed"),
+            ("evt_el4", "job_a", "completed"), ("evt_el5", nil, ""), ("evt_el6", "job_b", "failed"), ("evt el/7", "job_a", "failed"),
+        ]
+        for (n, (id, job, status)) in plan.enumerated() {
+            guard case .accepted(let sequence) = try await c.store.accept(try Self.event(id, job: job, minute: n, status: status.isEmpty ? "completed" : status), handlers: n % 2 == 0 ? ["h"] : []) else {
+                return try c.expect(false, "\(id) was not accepted")
+            }
+            sequences[id] = sequence
+        }
+        _ = try await c.store.accept(try Self.event("evt_el3", job: "job_b"), handlers: [])
+        let all = try await Self.listAll(c.store)
+        try c.expect(all.map(\.id) == plan.map(\.0), "listed \(all.map(\.id)), expected acceptance order \(plan.map(\.0))")
+        try c.expect(all.allSatisfy { sequences[$0.id] == $0.sequence }, "listed sequence numbers differ from those accept returned")
+        try c.expect(all.allSatisfy { $0.acceptedAt >= start && $0.acceptedAt <= Date().addingTimeInterval(1) }, "acceptedAt is not the time of acceptance")
+        try c.expect(all.first { $0.id == "evt_el6" }.map { $0.type == "cv.job.failed" && $0.jobId == "job_b" } == true, "type or job id wrong")
+        let third = sequences["evt_el3"]!
+        let afterThird = try await Self.listAll(c.store, after: third, limit: 10)
+        try c.expect(afterThird.map(\.id) == Array(plan.map(\.0).dropFirst(3)), "after evt_el3's sequence: \(afterThird.map(\.id))")
+        let jobA = try await Self.listAll(c.store, EventFilter(jobId: "job_a"), limit: 1)
+        try c.expect(jobA.map(\.id) == ["evt_el1", "evt_el4", "evt el/7"], "job_a: \(jobA.map(\.id))")
+        let visits = try await Self.listAll(c.store, EventFilter(type: "visit.submitted"))
+        try c.expect(visits.map(\.id) == ["evt_el2", "evt_el5"], "visit.submitted: \(visits.map(\.id))")
+        let none = try await Self.listAll(c.store, EventFilter(since: Date().addingTimeInterval(3600)))
+        try c.expect(none.isEmpty, "accepted since an hour from now: \(none.map(\.id))")
+        let before = try await Self.listAll(c.store, EventFilter(until: start))
+        try c.expect(before.isEmpty, "accepted before the check began: \(before.map(\.id))")
+        let last = try await c.store.events(after: all.last!.sequence, matching: .all, limit: 10)
+        try c.expect(last.events.isEmpty && last.next == nil, "after the last event: \(last.events.map(\.id)), next \(String(describing: last.next))")
+    }
+
     static func prune(_ c: inout Context) async throws {
         _ = try await c.store.accept(try Self.event("evt_pr_plain", job: "job_pr1"), handlers: [])
         _ = try await c.store.accept(try Self.event("evt_pr_active", job: "job_pr2"), handlers: ["h"])
@@ -350,6 +403,8 @@ public struct EventStoreConformance: Sendable {
         let dead = try await c.store.event(id: "evt_pr_dead")
         try c.expect(active != nil && dead != nil, "pruned an event still owed to a handler")
         try c.expect(try await c.store.event(id: "evt_pr_plain") == nil, "kept a pruned event")
+        let listed = try await Self.listAll(c.store).map(\.id)
+        try c.expect(listed == ["evt_pr_active", "evt_pr_dead"], "listed after pruning: \(listed)")
     }
 }
 

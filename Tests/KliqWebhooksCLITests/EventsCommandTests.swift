@@ -78,6 +78,31 @@ struct EventsCommandTests {
         #expect(try await second.terminate() == 0)
     }
 
+    /// `events list --accepted` pages through every stored event in acceptance order, while serve runs,
+    /// printing the command for the next page (with `--data-dir`); filters narrow it.
+    @Test func acceptedEventsArePagedInOrderWithTheNextCommand() async throws {
+        let serve = try await self.startServe()
+        let names = ["visit.submitted", "cv.job.completed.shelf-detection-v2", "observation.created", "cv.job.failed.error-string"]
+        for name in names { try await self.deliver(serve, name) }
+        let ids = try names.map { try self.fixtures.load($0).event().id }
+        let data = self.dir.file("kliq-data")
+        let first = try await self.cli(["events", "list", "--accepted", "--limit", "3", "--data-dir", data])
+        #expect(first.status == 0)
+        let rows = first.output.split(separator: "\n").dropFirst().prefix(3)
+        #expect(rows.map { String($0.split(separator: " ")[1]) } == Array(ids.prefix(3)), "\(first.output)")
+        #expect(rows.map { String($0.split(separator: " ")[0]) } == ["1", "2", "3"])
+        let more = try #require(first.output.split(separator: "\n").last.map(String.init))
+        #expect(more == "more: kliq-webhooks events list --accepted --after 3 --limit 3 --data-dir \(data)")
+        let second = try await self.cli(Array(more.dropFirst("more: kliq-webhooks ".count).split(separator: " ").map(String.init)))
+        #expect(second.output.contains(ids[3]) && !second.output.contains(ids[2]) && !second.output.contains("more:"), "\(second.output)")
+        let failed = try await self.cli(["events", "list", "--accepted", "--type", "cv.job.failed", "--json", "--data-dir", data])
+        let objects = failed.output.split(separator: "\n").map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(objects.count == 1 && objects.first??["id"] as? String == ids[3] && objects.first??["sequence"] as? Int == 4, "\(failed.output)")
+        let misuse = try await self.cli(["events", "list", "--type", "x"])
+        #expect(misuse.status != 0 && misuse.errors.contains("go with --accepted"))
+        #expect(try await serve.terminate() == 0)
+    }
+
     @Test func unknownEventsAndMissingDirectoriesAreClearErrors() async throws {
         let missing = try await self.cli(["events", "list", "--data-dir", self.dir.file("nowhere")])
         #expect(missing.status != 0)

@@ -63,6 +63,7 @@ struct FailingStore: EventStore {
     func deliveries(on shelf: LedgerEntry.Shelf, after cursor: String?, limit: Int) async throws -> [LedgerEntry] { [] }
     func quarantine(body: [UInt8], reason: String) async throws { throw WebhookError(.storageUnavailable, "no space left") }
     func event(id: String) async throws -> Event? { nil }
+    func events(after: UInt64, matching filter: EventFilter, limit: Int) async throws -> EventPage { EventPage(events: [], next: nil) }
     func job(id: String) async throws -> Job? { nil }
     func checkHealth() async throws { throw WebhookError(.storageUnavailable, "No space left on device") }
 }

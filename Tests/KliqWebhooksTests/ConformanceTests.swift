@@ -44,6 +44,9 @@ struct ConformanceTests {
             }
             func quarantine(body: [UInt8], reason: String) async throws {}
             func event(id: String) async throws -> Event? { await self.inner.event(id: id) }
+            func events(after: UInt64, matching filter: EventFilter, limit: Int) async throws -> EventPage {
+                await self.inner.events(after: after, matching: filter, limit: limit)
+            }
             func job(id: String) async throws -> Job? { try await self.inner.job(id: id) }
             func jobs(after cursor: String?, limit: Int) async throws -> JobPage { try await self.inner.jobs(after: cursor, limit: limit) }
             func track(jobId: String) async throws { await self.inner.track(jobId: jobId) }

@@ -143,7 +143,7 @@ struct FileEventStoreTests {
         #expect(try await store.event(id: id)?.id == id)
         #expect(try await store.job(id: id)?.id == id)
         // Nothing was written outside the data directory's own folders.
-        #expect(Set(self.dir.names("")) == ["events", "jobs", "journal", "ledger", "quarantine", "state", "tmp", "tracked"])
+        #expect(Set(self.dir.names("")) == ["events", "index", "jobs", "journal", "ledger", "quarantine", "state", "tmp", "tracked"])
     }
 
     @Test func safeIdsAreTheirOwnNamesAndNeverCollideWithEncodedOnes() {

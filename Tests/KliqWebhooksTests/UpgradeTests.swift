@@ -60,6 +60,13 @@ struct UpgradeTests {
         #expect(try await store.job(id: "job_up_3")?.status == .failed)
         #expect(try await store.allDeliveries(on: .dead).map(\.eventId).sorted() == Self.dead)
         #expect(try await store.allDeliveries(on: .active).map(\.eventId).sorted() == Self.pending.sorted())
+        // 0.5.1 kept no index: one is built at start, numbering the old events first.
+        let listed = try await store.events(after: 0, matching: .all, limit: 100)
+        #expect(Set(listed.events.map(\.id)) == Set(bodies.keys) && listed.events.count == 5 && listed.next == nil)
+        let new = try Event(decoding: Array(#"{"id":"evt_up_new","type":"visit.submitted","data":{}}"#.utf8))
+        guard case .accepted(let sequence) = try await store.accept(new, handlers: []) else { Issue.record("not accepted"); return }
+        #expect(sequence > listed.events.map(\.sequence).max()!)
+        #expect(try await store.events(after: listed.events.last!.sequence, matching: .all, limit: 10).events.map(\.id) == ["evt_up_new"])
     }
 
     @Test func pendingDeliveriesContinueAndDeadOnesAreRedrivenAllSigned() async throws {

@@ -186,6 +186,18 @@ def main():
         for index in sorted(acknowledged):
             status = post(port, body(index))
             check(status == "duplicate", "acknowledged evt_pc_%05d answered %s after recovery" % (index, status))
+        # The event index (events list --accepted) lists every acknowledged event, each under one number.
+        listed = {}
+        index_dir = os.path.join(data, "index")
+        for name in sorted(os.listdir(index_dir)):
+            if name.endswith(".log"):
+                for line in open(os.path.join(index_dir, name)).read().split("\n"):
+                    fields = line.split(" ")
+                    if len(fields) == 3 and fields[0].isdigit():
+                        listed.setdefault(fields[2], set()).add(int(fields[0]))
+        for index in sorted(acknowledged):
+            numbers = listed.get("evt_pc_%05d.json" % index, set())
+            check(len(numbers) == 1, "acknowledged evt_pc_%05d is in index/ under %d sequence numbers" % (index, len(numbers)))
         # Deliveries in flight at the cut: either state is fine, but a duplicate must be backed by the event.
         for index in sorted(sent - set(acknowledged)):
             status = post(port, body(index))

@@ -20,14 +20,17 @@ extension GroupCommitter {
         /// `events/`, `jobs/`, and the ledger shelves, by the shelf's position in `Shelf.allCases`.
         let events: Int32
         let jobs: Int32
+        /// `index/` (see ``EventIndex``).
+        let index: Int32
         let shelves: [Int32]
         /// `state/`, where the highest sequence number handed out is kept once segments are deleted.
         let state: Int32
         /// The highest sequence number handed out so far (at least every one the segments hold).
         let highestSequence: @Sendable () -> UInt64
 
-        init(root: Int32, journal: Int32, events: Int32, jobs: Int32, shelves: [Int32], highestSequence: @escaping @Sendable () -> UInt64) {
+        init(root: Int32, journal: Int32, events: Int32, jobs: Int32, index: Int32, shelves: [Int32], highestSequence: @escaping @Sendable () -> UInt64) {
             self.root = dup(root)
+            self.index = dup(index)
             self.journal = dup(journal)
             self.events = dup(events)
             self.jobs = dup(jobs)
@@ -48,13 +51,21 @@ extension GroupCommitter {
         }
 
         deinit {
-            for fd in [self.root, self.journal, self.events, self.jobs, self.state] + self.shelves { Glibc.close(fd) }
+            for fd in [self.root, self.journal, self.events, self.jobs, self.index, self.state] + self.shelves { Glibc.close(fd) }
         }
 
         /// `state/sequence`: the highest sequence number handed out, as decimal text; 0 when absent.
         static func storedSequence(in state: Int32) -> UInt64 {
             guard let bytes = try? FileSystem.readFile(named: "sequence", in: state, label: "state/sequence") else { return 0 }
             return UInt64(String(decoding: bytes.filter { (0x30...0x39).contains($0) }, as: UTF8.self)) ?? 0
+        }
+
+        /// Durably replaces `state/sequence` with `sequence`.
+        static func storeSequence(_ sequence: UInt64, in state: Int32) throws {
+            let temporary = FileSystem.temporaryName()
+            try FileSystem.writeNewFile(Array("\(sequence)\n".utf8), named: temporary, in: state, label: "state/sequence")
+            try FileSystem.check(renameat(state, temporary, state, "sequence"), "rename", "state/sequence")
+            try FileSystem.syncDirectory(state, label: "state/")
         }
 
         /// Everything in `segments` has been applied to the files, which are `files`: make those files
@@ -69,19 +80,15 @@ extension GroupCommitter {
                     switch file.folder {
                     case .events: try Self.syncFile(file.name, in: self.events)
                     case .jobs: try Self.syncFile(file.name, in: self.jobs)
+                    case .index: try Self.syncFile(file.name, in: self.index)
                     case .ledger(let shelf): try Self.syncFile(file.name, in: self.shelves[active.firstIndex(of: shelf)!])
                     }
                 }
-                for directory in [self.events, self.jobs] + self.shelves {
+                for directory in [self.events, self.jobs, self.index] + self.shelves {
                     try FileSystem.syncDirectory(directory, label: "data directory")
                 }
                 // Sequence numbers keep increasing across restarts once the segments holding them are gone.
-                if sequence > Self.storedSequence(in: self.state) {
-                    let temporary = FileSystem.temporaryName()
-                    try FileSystem.writeNewFile(Array("\(sequence)\n".utf8), named: temporary, in: self.state, label: "state/sequence")
-                    try FileSystem.check(renameat(self.state, temporary, self.state, "sequence"), "rename", "state/sequence")
-                    try FileSystem.syncDirectory(self.state, label: "state/")
-                }
+                if sequence > Self.storedSequence(in: self.state) { try Self.storeSequence(sequence, in: self.state) }
             } catch {
                 return false
             }
@@ -107,19 +114,20 @@ extension GroupCommitter {
 /// A file a journal record wrote: its folder and name.
 struct WrittenFile: Hashable, Sendable {
     enum Folder: Hashable, Sendable {
-        case events, jobs
+        case events, jobs, index
         case ledger(LedgerEntry.Shelf)
     }
 
     var folder: Folder
     var name: String
 
-    /// The files `record` wrote: the event body, the job state, the ledger entry.
+    /// The files `record` wrote: the event body, the job state, the ledger entry, the index bucket.
     static func of(_ record: JournalRecord) -> [WrittenFile] {
         switch record {
-        case .event(let name, _, let job, let ledger, _):
+        case .event(let name, _, let job, let ledger, let sequence):
             return [WrittenFile(folder: .events, name: name)] + (job.map { [WrittenFile(folder: .jobs, name: $0.name)] } ?? [])
                 + (ledger == nil ? [] : [WrittenFile(folder: .ledger(.active), name: name)])
+                + (sequence == 0 ? [] : [WrittenFile(folder: .index, name: EventIndex.bucketName(of: sequence))])
         case .job(let job):
             return [WrittenFile(folder: .jobs, name: job.name)]
         case .ledger(let name, let shelf, _):

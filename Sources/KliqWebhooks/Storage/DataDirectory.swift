@@ -71,6 +71,17 @@ package struct DataDirectory: Sendable {
         self.read("jobs/" + StorageName.fileName(for: id))
     }
 
+    /// A page of accepted events by sequence number (see ``EventStore/events(after:matching:limit:)``);
+    /// `nil` when the directory has no complete `index/` yet (written by 0.5.1 and not opened since).
+    package func acceptedEvents(after: UInt64, matching filter: EventFilter, limit: Int) throws -> EventPage? {
+        guard let index = try? FileSystem.openDirectory(self.path + "/index", create: false) else { return nil }
+        defer { close(index) }
+        guard faccessat(index, EventIndex.marker, F_OK, 0) == 0 else { return nil }
+        let events = try FileSystem.openDirectory(self.path + "/events", create: false)
+        defer { close(events) }
+        return try EventIndex.page(index: index, events: events, after: after, matching: filter, limit: limit, scanLimit: max(4 * limit, 1000))
+    }
+
     /// Every stored job document.
     package func jobDocuments() -> [[UInt8]] {
         FileSystem.list(self.path + "/jobs").filter { $0.hasSuffix(".json") }.compactMap { self.read("jobs/" + $0) }

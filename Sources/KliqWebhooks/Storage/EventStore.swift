@@ -61,6 +61,66 @@ public struct JobPage: Sendable {
     }
 }
 
+/// One accepted event as ``EventStore/events(after:matching:limit:)`` lists it.
+public struct EventSummary: Sendable, Hashable {
+    /// Its sequence number: the order it was accepted in.
+    public var sequence: UInt64
+    public var id: String
+    public var type: EventType
+    public var jobId: String?
+    /// When the store accepted it.
+    public var acceptedAt: Date
+
+    public init(sequence: UInt64, id: String, type: EventType, jobId: String?, acceptedAt: Date) {
+        self.sequence = sequence
+        self.id = id
+        self.type = type
+        self.jobId = jobId
+        self.acceptedAt = acceptedAt
+    }
+}
+
+/// Which events ``EventStore/events(after:matching:limit:)`` lists; every key set must match.
+public struct EventFilter: Sendable, Hashable {
+    /// Only events of this type.
+    public var type: EventType?
+    /// Only events of this job.
+    public var jobId: String?
+    /// Only events accepted at or after this time.
+    public var since: Date?
+    /// Only events accepted before this time.
+    public var until: Date?
+
+    /// Every event.
+    public static let all = EventFilter()
+
+    public init(type: EventType? = nil, jobId: String? = nil, since: Date? = nil, until: Date? = nil) {
+        self.type = type
+        self.jobId = jobId
+        self.since = since
+        self.until = until
+    }
+
+    /// Whether `summary` matches.
+    public func matches(_ summary: EventSummary) -> Bool {
+        (self.type.map { $0 == summary.type } ?? true) && (self.jobId.map { $0 == summary.jobId } ?? true)
+            && (self.since.map { summary.acceptedAt >= $0 } ?? true) && (self.until.map { summary.acceptedAt < $0 } ?? true)
+    }
+}
+
+/// One page of ``EventStore/events(after:matching:limit:)``.
+public struct EventPage: Sendable {
+    /// Matching events, in sequence order.
+    public var events: [EventSummary]
+    /// Where the next page starts (pass it as `after`); `nil` once every event has been looked at.
+    public var next: UInt64?
+
+    public init(events: [EventSummary], next: UInt64?) {
+        self.events = events
+        self.next = next
+    }
+}
+
 /// Which deliveries ``EventStore/redrive(_:)`` makes pending again.
 public struct RedriveFilter: Sendable, Hashable {
     /// Only this event (else every event with a dead delivery).
@@ -121,7 +181,12 @@ public struct RedriveFilter: Sendable, Hashable {
 /// - The signature an event arrived with is kept with its deliveries: every ``Claim`` carries it, also
 ///   after a restart.
 ///
-/// **Reading and upkeep.** Reads see every accepted event once its accept returned. ``prune(acceptedBefore:)``
+/// **Reading and upkeep.** Reads see every accepted event once its accept returned.
+/// ``events(after:matching:limit:)`` lists stored events by sequence number, after a cursor: following
+/// ``EventPage/next`` until it is `nil` yields every matching event once, in sequence order. A page may
+/// hold fewer than `limit` events (even none) while `next` is not `nil`: a store may bound how many
+/// events one page looks at. An accept still running when a page is read may land behind its cursor
+/// (sequence numbers are handed out before the accept is durable), as with a database sequence. ``prune(acceptedBefore:)``
 /// forgets old events whose deliveries are all settled and not dead; their ids can be accepted again.
 /// Ids from the wire never become paths unvalidated (see ``StorageName``).
 public protocol EventStore: Sendable {
@@ -150,6 +215,8 @@ public protocol EventStore: Sendable {
     /// The stored event with this id, if any. (Its signature is kept with its deliveries: a ``Claim``
     /// carries it; here it may be absent.)
     func event(id: String) async throws -> Event?
+    /// Stored events matching `filter`, by sequence number, after sequence `after` (0: from the first).
+    func events(after: UInt64, matching filter: EventFilter, limit: Int) async throws -> EventPage
     /// The stored state of this job, if any.
     func job(id: String) async throws -> Job?
     /// Stored job states in the store's order, after `cursor` (a ``JobPage/next`` from an earlier page).

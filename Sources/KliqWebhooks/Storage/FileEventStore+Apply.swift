@@ -19,7 +19,7 @@ extension FileEventStore.Directories {
     /// repairs them.
     func apply(_ record: JournalRecord, replaying: Bool) throws -> Outcome {
         switch record {
-        case .event(let name, let body, let job, let ledger, _):
+        case .event(let name, let body, let job, let ledger, let sequence):
             if let ledger { try self.applyLedger(ledger, as: name, on: .active, replaying: replaying) }
             let outcome: Outcome
             if replaying {
@@ -36,9 +36,11 @@ extension FileEventStore.Directories {
                 }
                 if outcome == .duplicate, ledger != nil { self.unlinkLedger(name, from: .active) }
             }
-            if let job, outcome == .accepted {
+            if outcome == .accepted {
                 do {
-                    try self.applyJob(job)
+                    if let job { try self.applyJob(job) }
+                    // Replaying into a directory whose index is still to be built: the build lists it.
+                    if sequence > 0, !replaying || self.eventIndex.isComplete { try self.eventIndex.append(sequence: sequence, name: name) }
                 } catch {
                     if !replaying {
                         unlinkat(self.events, name, 0)
@@ -60,7 +62,8 @@ extension FileEventStore.Directories {
     /// Takes back what ``apply(_:replaying:)`` wrote for a record that is leaving the journal. A job
     /// state is not taken back: it is only ever replaced by a later one, which stays correct.
     func undo(_ record: JournalRecord) {
-        if case .event(let name, _, _, let ledger, _) = record {
+        if case .event(let name, _, _, let ledger, let sequence) = record {
+            if sequence > 0 { self.eventIndex.withdraw(sequence: sequence) }
             unlinkat(self.events, name, 0)
             if ledger != nil { self.unlinkLedger(name, from: .active) }
         }

@@ -16,6 +16,9 @@ extension FileEventStore {
         let quarantine: Int32
         let tmp: Int32
         let journal: Int32
+        /// `index/`: accepted events by sequence number (see ``EventIndex``).
+        let index: Int32
+        let eventIndex: EventIndex
         /// The ownership lock; -1 once released.
         private let lock: Atomic<Int32>
         private let lockIdentity: FileIdentity
@@ -39,6 +42,8 @@ extension FileEventStore {
                 self.quarantine = try sub("quarantine")
                 self.tmp = try sub("tmp")
                 self.journal = try sub("journal")
+                self.index = try sub("index")
+                self.eventIndex = EventIndex(directory: self.index)
                 let ledgerRoot = try FileSystem.openDirectory("ledger", in: root, label: "\(path)/ledger")
                 defer { closeDescriptor(ledgerRoot) }
                 var shelves: [LedgerEntry.Shelf: Int32] = [:]
@@ -61,7 +66,7 @@ extension FileEventStore {
                 // Names that were visible but perhaps not yet flushed when a previous process died are made
                 // durable before any of them can be reported as a duplicate.
                 let shelfDirs = shelves.map { ($0.value, "ledger/\($0.key.rawValue)/") }
-                for (fd, label) in [(self.events, "events/"), (self.jobs, "jobs/"), (self.quarantine, "quarantine/"), (self.journal, "journal/"), (root, path)] + shelfDirs {
+                for (fd, label) in [(self.events, "events/"), (self.jobs, "jobs/"), (self.quarantine, "quarantine/"), (self.journal, "journal/"), (self.index, "index/"), (root, path)] + shelfDirs {
                     try FileSystem.syncDirectory(fd, label: label)
                 }
             } catch {
@@ -87,7 +92,7 @@ extension FileEventStore {
 
         deinit {
             self.releaseOwnership()
-            for fd in [self.events, self.jobs, self.tracked, self.quarantine, self.tmp, self.journal, self.root] + Array(self.ledger.values) {
+            for fd in [self.events, self.jobs, self.tracked, self.quarantine, self.tmp, self.journal, self.index, self.root] + Array(self.ledger.values) {
                 closeDescriptor(fd)
             }
         }

@@ -13,6 +13,7 @@ import Synchronization
 /// - `quarantine/<sha256>.body` + `<sha256>.json` — signed bodies that could not be understood, and why;
 /// - `ledger/active|done|dead/<eventId>.json` — the handler ledger (see ``LedgerEntry``);
 /// - `journal/<sequence>.log` — the write-ahead journal (see below);
+/// - `index/<first sequence>.log` — accepted events by sequence number (see ``EventIndex``);
 /// - `tmp/` — files being written (removed at start-up); `state/lock` — held while a process owns the directory.
 ///
 /// **Group commit.** A commit or ledger transition is first appended to the journal; one thread writes
@@ -78,9 +79,13 @@ public final class FileEventStore: EventStore {
             let replay = try dirs.replayJournal()
             let sequences = Sequencer()
             let checkpointer = GroupCommitter.Checkpointer(
-                root: dirs.root, journal: dirs.journal, events: dirs.events, jobs: dirs.jobs,
+                root: dirs.root, journal: dirs.journal, events: dirs.events, jobs: dirs.jobs, index: dirs.index,
                 shelves: LedgerEntry.Shelf.allCases.map { dirs.ledger[$0]! }, highestSequence: { sequences.highest })
-            sequences.start(after: max(replay.highestSequence, GroupCommitter.Checkpointer.storedSequence(in: checkpointer.state)))
+            var highest = max(replay.highestSequence, GroupCommitter.Checkpointer.storedSequence(in: checkpointer.state))
+            if !dirs.eventIndex.isComplete {
+                highest = try dirs.eventIndex.build(events: dirs.events, state: checkpointer.state, after: highest)
+            }
+            sequences.start(after: highest)
             self.sequences = sequences
             self.index = Mutex(try dirs.loadActiveDeliveries(cacheLimit: configuration.pendingCacheBytes))
             self.committer = try GroupCommitter(
@@ -163,6 +168,13 @@ public final class FileEventStore: EventStore {
             return nil
         }
         return try Event(decoding: bytes)
+    }
+
+    public func events(after: UInt64, matching filter: EventFilter, limit: Int) async throws -> EventPage {
+        try await self.io {
+            try EventIndex.page(index: self.dirs.index, events: self.dirs.events, after: after, matching: filter, limit: limit,
+                                scanLimit: max(4 * limit, 1000))
+        }
     }
 
     public func job(id: String) async throws -> Job? {

@@ -16,6 +16,8 @@ public actor InMemoryEventStore: EventStore {
     }
 
     private var events: [String: Stored] = [:]
+    /// Every accepted event's id by sequence number, in order (pruned ones too: listing skips them).
+    private var accepted: [(sequence: UInt64, id: String)] = []
     private var jobs: [String: JobRecord] = [:]
     private var ledger: [String: LedgerEntry] = [:]
     private var index = DeliveryIndex()
@@ -33,6 +35,7 @@ public actor InMemoryEventStore: EventStore {
         guard self.events[event.id] == nil else { return .duplicate }
         self.sequence += 1
         self.events[event.id] = Stored(event: event, sequence: self.sequence, acceptedAt: Date())
+        self.accepted.append((self.sequence, event.id))
         if !handlers.isEmpty {
             let entry = LedgerEntry(event: event, handlers: handlers, acceptedAt: Timestamp.now().rfc3339, sequence: self.sequence)
             self.ledger[event.id] = entry
@@ -105,6 +108,26 @@ public actor InMemoryEventStore: EventStore {
     }
 
     public func event(id: String) -> Event? { self.events[id]?.event }
+
+    public func events(after: UInt64, matching filter: EventFilter, limit: Int) -> EventPage {
+        let limit = max(limit, 1)
+        var low = 0
+        var high = self.accepted.count
+        while low < high {
+            let middle = (low + high) / 2
+            if self.accepted[middle].sequence <= after { low = middle + 1 } else { high = middle }
+        }
+        var page: [EventSummary] = []
+        for position in low..<self.accepted.count {
+            let (sequence, id) = self.accepted[position]
+            guard let stored = self.events[id], stored.sequence == sequence else { continue }
+            let summary = EventSummary(sequence: sequence, id: id, type: stored.event.type, jobId: stored.event.jobId, acceptedAt: stored.acceptedAt)
+            guard filter.matches(summary) else { continue }
+            if page.count == limit { return EventPage(events: page, next: page.last?.sequence) }
+            page.append(summary)
+        }
+        return EventPage(events: page, next: nil)
+    }
 
     public func job(id: String) throws -> Job? {
         guard let record = self.jobs[id] else { return nil }
