@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .library(name: "KliqWebhooks", targets: ["KliqWebhooks"]),
         .library(name: "KliqWebhooksHummingbird", targets: ["KliqWebhooksHummingbird"]),
+        .library(name: "KliqWebhooksPostgres", targets: ["KliqWebhooksPostgres"]),
         .library(name: "KliqWebhooksTesting", targets: ["KliqWebhooksTesting"]),
         .library(name: "KliqWebhooksHummingbirdTesting", targets: ["KliqWebhooksHummingbirdTesting"]),
         .executable(name: "kliq-webhooks", targets: ["KliqWebhooksCLI"]),
@@ -31,6 +32,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // Microbenchmarks of the hot path: `swift run -c release kliq-microbenchmarks` (see BENCHMARKS.md).
@@ -83,6 +86,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The PostgreSQL store: several replicas on one database behave as one receiver. Its own
+        // library, so users of the files store do not build postgres-nio.
+        .target(
+            name: "KliqWebhooksPostgres",
+            dependencies: [
+                "KliqWebhooks",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "KliqWebhooksTesting",
             dependencies: [
@@ -110,6 +127,7 @@ let package = Package(
             dependencies: [
                 "KliqWebhooks",
                 "KliqWebhooksHummingbird",
+                "KliqWebhooksPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -156,6 +174,17 @@ let package = Package(
         .testTarget(
             name: "KliqWebhooksTests",
             dependencies: ["KliqWebhooks", "KliqWebhooksTesting"],
+            swiftSettings: testSettings
+        ),
+        .testTarget(
+            name: "KliqWebhooksPostgresTests",
+            dependencies: [
+                "KliqWebhooks",
+                "KliqWebhooksPostgres",
+                "KliqWebhooksTesting",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             swiftSettings: testSettings
         ),
         .testTarget(

@@ -1,3 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// The handler ledger's record of one accepted event: for each handler that must see it, where that
 /// delivery stands. Kept apart from "received" (`events/`), so a handler that fails, or a process that
 /// dies between storing and dispatching, loses nothing.
@@ -62,6 +68,20 @@ public struct LedgerEntry: Sendable, Hashable, Codable {
     /// kept none: such events are signed again with the first configured secret when dispatched.
     public var signature: String?
 
+    /// A byte string that sorts as this event's place in its job's order (its timestamp, undated after
+    /// dated; ties broken by the sequence number, kept apart): for a database's `ORDER BY`.
+    package var laneOrderKey: [UInt8] {
+        guard let instant = self.timestamp.flatMap(Timestamp.init(rfc3339:)) else { return [1] }
+        return [0] + instant.sortKey
+    }
+
+    /// Each handler with an unsettled delivery, and when it is due (pending: now, or as soon as possible).
+    package var dueDeliveries: [(handler: String, at: Date)] {
+        self.handlers.filter { !$0.value.isSettled }.sorted { $0.key < $1.key }.map { name, state in
+            (name, state.status == .retrying ? (state.nextAttemptAt.flatMap(Timestamp.init(rfc3339:))?.date ?? Date(timeIntervalSince1970: 0)) : Date(timeIntervalSince1970: 0))
+        }
+    }
+
     /// Acceptance order: by sequence number, then (entries of 0.5.1, without one) when accepted and by id.
     static func acceptedBefore(_ a: LedgerEntry, _ b: LedgerEntry) -> Bool {
         (a.sequence ?? 0, a.acceptedAt, a.eventId) < (b.sequence ?? 0, b.acceptedAt, b.eventId)
@@ -101,7 +121,7 @@ public struct LedgerEntry: Sendable, Hashable, Codable {
 
 extension LedgerEntry {
     /// Records what each handler's attempt came to (a store's ``EventStore/settle(_:outcomes:)``).
-    mutating func record(_ outcomes: [String: DeliveryOutcome], at now: Timestamp) {
+    package mutating func record(_ outcomes: [String: DeliveryOutcome], at now: Timestamp) {
         for (name, outcome) in outcomes {
             switch outcome {
             case .succeeded: self.recordSuccess(of: name)

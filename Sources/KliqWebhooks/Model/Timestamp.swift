@@ -93,6 +93,13 @@ extension Timestamp {
     }
 
     /// This instant as a `Date`.
+    /// Twelve bytes that sort as the instants do (big-endian seconds, offset to be unsigned, then nanoseconds).
+    package var sortKey: [UInt8] {
+        let seconds = UInt64(bitPattern: self.seconds) ^ (1 << 63)
+        let nanoseconds = UInt32(clamping: self.nanoseconds)
+        return (0..<8).reversed().map { UInt8(truncatingIfNeeded: seconds >> (8 * $0)) } + (0..<4).reversed().map { UInt8(truncatingIfNeeded: nanoseconds >> (8 * $0)) }
+    }
+
     package var date: Date { Date(timeIntervalSince1970: Double(self.seconds) + Double(self.nanoseconds) / 1e9) }
 
     init(seconds: Int64, nanoseconds: Int64) {

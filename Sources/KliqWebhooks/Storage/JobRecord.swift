@@ -26,9 +26,17 @@ package struct JobRecord: Sendable {
     }
 
     package var jobId: String
-    var status: JobStatus
+    package var status: JobStatus
     var order: Order
     package var bytes: [UInt8]
+
+    /// A byte string that sorts as ``Order`` does (for a database's comparison of two job states).
+    package var orderKey: [UInt8] {
+        let rank = UInt8(clamping: self.order.rank)
+        let id = Array(self.order.eventId.utf8)
+        guard let instant = self.order.instant else { return [0, rank] + id }
+        return [1] + instant.sortKey + [rank] + id
+    }
 
     /// The record for `event`, or `nil` when it is not a CV-job event with a string `data.jobId`.
     package init?(event: Event) {

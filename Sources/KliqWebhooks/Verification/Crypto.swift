@@ -1,7 +1,7 @@
 import COpenSSL
 
 /// The three libcrypto primitives the package uses, through the `COpenSSL` shim.
-enum Crypto {
+package enum Crypto {
     /// HMAC-SHA256 of `message` keyed with `key` (32 bytes).
     static func hmacSHA256(key: [UInt8], message: UnsafeRawBufferPointer) -> [UInt8] {
         var mac = [UInt8](repeating: 0, count: 32)
@@ -25,7 +25,7 @@ enum Crypto {
     }
 
     /// SHA-256 of `message` (32 bytes).
-    static func sha256(_ message: [UInt8]) -> [UInt8] {
+    package static func sha256(_ message: [UInt8]) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: 32)
         let ok = message.withUnsafeBufferPointer { input in
             digest.withUnsafeMutableBufferPointer { out in

@@ -1,6 +1,6 @@
 /// Strict hexadecimal: digits `0-9`, `a-f`, `A-F` only. No sign, no prefix, no whitespace.
 /// (`UInt8(_:radix:)` accepts "+f", which is why this is written by hand.)
-enum Hex {
+package enum Hex {
     static func nibble(_ byte: UInt8) -> UInt8? {
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
@@ -30,7 +30,7 @@ enum Hex {
     }
 
     /// Lowercase hex of `bytes`.
-    static func encode(_ bytes: some Sequence<UInt8>) -> String {
+    package static func encode(_ bytes: some Sequence<UInt8>) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         for byte in bytes {

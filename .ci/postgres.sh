@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# A throw-away PostgreSQL cluster on loopback for the tests.
+#   .ci/postgres.sh start DIR   initdb into DIR, start the server on a free 127.0.0.1 port, create the
+#                               database kliq with user kliq (a random password), print its URL
+#   .ci/postgres.sh stop DIR    stop that server (the caller removes DIR)
+# initdb refuses root: as root, the cluster runs as the postgres user.
+set -euo pipefail
+command=${1:?start or stop}
+dir=${2:?a directory}
+bindir=$(pg_config --bindir 2>/dev/null || true)
+if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
+  bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+fi
+[ -x "$bindir/initdb" ] || { echo "postgres.sh: no PostgreSQL server found (apt-get install postgresql)" >&2; exit 1; }
+as=()
+if [ "$(id -u)" = 0 ]; then as=(runuser -u postgres --); fi
+
+case $command in
+start)
+  mkdir -p "$dir"
+  [ ${#as[@]} -eq 0 ] || chown postgres "$dir"
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+  ( umask 077; printf '%s\n' "$password" > "$dir/pwfile" )
+  [ ${#as[@]} -eq 0 ] || chown postgres "$dir/pwfile"
+  "${as[@]}" "$bindir/initdb" -D "$dir/data" -U kliq --pwfile="$dir/pwfile" --auth=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+    || { rm -f "$dir/pwfile"; cat "$dir/initdb.log" >&2; exit 1; }
+  rm -f "$dir/pwfile"
+  "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-p $port -c listen_addresses=127.0.0.1 -k $dir -c max_connections=300" start >/dev/null \
+    || { cat "$dir/server.log" >&2; exit 1; }
+  PGPASSWORD=$password "$bindir/psql" -q -h 127.0.0.1 -p "$port" -U kliq -d postgres -c 'CREATE DATABASE kliq' >/dev/null
+  echo "postgres://kliq:$password@127.0.0.1:$port/kliq?sslmode=disable"
+  ;;
+stop)
+  [ -d "$dir/data" ] && "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+  ;;
+*)
+  echo "postgres.sh: start or stop" >&2; exit 2
+  ;;
+esac
