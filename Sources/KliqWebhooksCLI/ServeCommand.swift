@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import KliqWebhooks
 import KliqWebhooksHummingbird
+import KliqWebhooksPostgres
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -64,9 +65,16 @@ struct ServeCommand: AsyncParsableCommand {
         "Forget events (events/, done ledger entries, quarantine/) this long after they were accepted: at least twice --replay-window, which it needs. [default: forever]",
         valueName: "DURATION|forever"))
     var retention: String?
-    @Option(help: ArgumentHelp("files (durable) or memory (nothing kept: for measuring the HTTP stack alone). [default: files]",
-                               valueName: "files|memory"))
+    @Option(help: ArgumentHelp(
+        "files (local JSON files), postgres (shared by replicas: needs --database-url) or memory (nothing kept: for measuring the HTTP stack alone). [default: files, or postgres when a database URL is given]",
+        valueName: "files|postgres|memory"))
     var store: String?
+    @Option(help: ArgumentHelp("The PostgreSQL database (also KLIQ_DATABASE_URL); implies --store postgres. Its password is never printed.",
+                               valueName: "postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=disable|prefer|require]"))
+    var databaseURL: String?
+    @Option(help: "The schema holding every table (created and migrated at start). [default: kliq]") var databaseSchema: String?
+    @Option(help: "Seconds a handler delivery is leased to this process while its handler runs (renewed; another replica takes it over once a lease runs out). [default: 30]")
+    var lease: String?
     @Option(name: .customLong("trusted-proxy"), help: ArgumentHelp(
         "Address or network (127.0.0.1, 10.0.0.0/8, ::1) of a reverse proxy whose X-Forwarded-For, Forwarded, X-Real-IP and X-Request-Id are believed. Repeatable. [default: none]",
         valueName: "ADDRESS"))
@@ -89,7 +97,8 @@ struct ServeCommand: AsyncParsableCommand {
             ("max-in-flight-bytes", self.maxInFlightBytes), ("max-queued-bytes", self.maxQueuedBytes),
             ("secret-file", self.secretFile), ("exec-timeout", self.execTimeout), ("forward-timeout", self.forwardTimeout),
             ("events", self.events), ("retry-attempts", self.retryAttempts), ("retry-delay", self.retryDelay),
-            ("shutdown-grace", self.shutdownGrace), ("replay-window", self.replayWindow), ("retention", self.retention), ("store", self.store), ("metrics-host", self.metricsHost),
+            ("shutdown-grace", self.shutdownGrace), ("replay-window", self.replayWindow), ("retention", self.retention), ("store", self.store), ("database-url", self.databaseURL),
+            ("database-schema", self.databaseSchema), ("lease", self.lease), ("metrics-host", self.metricsHost),
             ("metrics-port", self.metricsPort), ("log-level", self.logLevel), ("log-format", self.logFormat),
         ]
         for case let (name, value?) in single { flags[name] = [value] }
@@ -119,11 +128,32 @@ struct ServeCommand: AsyncParsableCommand {
         let (secrets, origin) = try SecretSource.load(file: settings.secretFile, environment: environment, logger: logger)
 
         let store: any EventStore
+        var database: PostgresEventStore?
         do {
-            store = settings.store == .memory ? InMemoryEventStore() : try FileEventStore(directory: settings.dataDir)
+            switch settings.store {
+            case .memory: store = InMemoryEventStore()
+            case .files: store = try FileEventStore(directory: settings.dataDir)
+            case .postgres:
+                let postgres = try PostgresEventStore(configuration: settings.databaseURL!.configuration, schema: settings.databaseSchema, logger: logger)
+                (store, database) = (postgres, postgres)
+            }
         } catch {
             FileHandle.standardError.write(Data("kliq-webhooks: \(error.message)\n".utf8))
             throw ExitCode(1)
+        }
+        // The connection pool runs for as long as serve does, and stops after the handlers have drained.
+        let pool = database.map { database in Task { try? await database.run() } }
+        defer { pool?.cancel() }
+        // Let the pool's task start before the first query (which would otherwise warn that it has not).
+        if pool != nil { try? await Task.sleep(for: .milliseconds(20)) }
+        var schemaVersion = 0
+        if let database, let url = settings.databaseURL {
+            do {
+                schemaVersion = try await database.migrate()
+            } catch {
+                FileHandle.standardError.write(Data("kliq-webhooks: \((error as? WebhookError)?.message ?? "\(error)") (\(url.redacted))\n".utf8))
+                throw ExitCode(1)
+            }
         }
         if settings.store == .memory { logger.warning("--store memory: events are not kept and nothing survives a restart") }
         let metrics = settings.metricsPort.map { MetricsEndpoint(host: settings.metricsHost, port: $0, version: KliqWebhooksCommand.configuration.version) }
@@ -135,7 +165,8 @@ struct ServeCommand: AsyncParsableCommand {
                 retry: RetryPolicy(maxAttempts: settings.retryAttempts, initialDelay: .seconds(settings.retryDelay)),
                 shutdownGracePeriod: .seconds(settings.shutdownGrace),
                 replayWindow: settings.replayWindow.map { .seconds($0) },
-                maxQueuedBytes: settings.maxQueuedBytes
+                maxQueuedBytes: settings.maxQueuedBytes,
+                lease: .milliseconds(Int64(settings.lease * 1000))
             ),
             logger: logger
         )
@@ -145,12 +176,18 @@ struct ServeCommand: AsyncParsableCommand {
             host: settings.host, port: settings.port, path: settings.path, trustedProxies: settings.trustedProxies,
             requestTimeout: .seconds(settings.requestTimeout), idleTimeout: .seconds(settings.idleTimeout),
             maxConnections: settings.maxConnections, maxInFlightBytes: settings.maxInFlightBytes)
-        let kept = settings.store == .memory ? "in memory only" : "data directory \(settings.dataDir)"
+        let kept = switch settings.store {
+        case .memory: "in memory only"
+        case .files: "data directory \(settings.dataDir)"
+        case .postgres: "database \(settings.databaseURL!.redacted), schema \(settings.databaseSchema) version \(schemaVersion)"
+        }
         let summary = "\(kept), \(secrets.count) secret\(secrets.count == 1 ? "" : "s") from \(origin)"
-        let inbox = RedriveInbox(directory: DataDirectory(path: settings.dataDir), receiver: receiver, logger: logger)
+        // `events redeliver` reaches a files serve through its inbox/; with PostgreSQL it changes the database.
+        let inbox: [any Service] = settings.store == .files
+            ? [RedriveInbox(directory: DataDirectory(path: settings.dataDir), receiver: receiver, logger: logger)] : []
         let readiness = Readiness(store: store)
         let app = WebhookServer.application(
-            receiver: receiver, configuration: configuration, services: [inbox], readiness: readiness, logger: logger
+            receiver: receiver, configuration: configuration, services: inbox, readiness: readiness, logger: logger
         ) { address in
             // Unbuffered, so a supervisor or test reading a pipe sees the line at once.
             let line = "kliq-webhooks listening on \(Self.url(address, host: settings.host, port: settings.port))\(settings.path) (\(summary))\n"
@@ -209,5 +246,6 @@ struct ServeCommand: AsyncParsableCommand {
 /// `--store`: where `serve` keeps events.
 enum StoreKind: String, CaseIterable, Sendable {
     case files
+    case postgres
     case memory
 }

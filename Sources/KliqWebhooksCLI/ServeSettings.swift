@@ -1,6 +1,7 @@
 import Foundation
 import KliqWebhooks
 import KliqWebhooksHummingbird
+import KliqWebhooksPostgres
 import Logging
 
 /// `serve`'s effective configuration: each setting from the command line, else the environment
@@ -38,6 +39,9 @@ struct ServeSettings: Sendable {
         Key(name: "replay-window", defaultValue: ["off"]),
         Key(name: "retention", defaultValue: ["forever"]),
         Key(name: "store", defaultValue: ["files"]),
+        Key(name: "database-url", defaultValue: []),
+        Key(name: "database-schema", defaultValue: ["kliq"]),
+        Key(name: "lease", defaultValue: ["30"]),
         Key(name: "trusted-proxy", list: true, defaultValue: []),
         Key(name: "metrics-host", defaultValue: ["127.0.0.1"]),
         Key(name: "metrics-port", defaultValue: ["9464"]),
@@ -69,6 +73,11 @@ struct ServeSettings: Sendable {
     /// Seconds; `nil` for forever.
     var retention: Double?
     var store = StoreKind.files
+    /// `--database-url` / `KLIQ_DATABASE_URL`, read (its password is never printed).
+    var databaseURL: PostgresURL?
+    var databaseSchema = "kliq"
+    /// Seconds a claimed handler delivery is leased to this process (renewed while it runs).
+    var lease = 30.0
     var trustedProxies = TrustedProxies.none
     var metricsHost = "127.0.0.1"
     /// `nil`: no metrics endpoint (`metrics-port = off`).
@@ -113,6 +122,15 @@ struct ServeSettings: Sendable {
                 throw ConfigurationError("\(origin): \(error)")
             }
             self.resolved.append((key, zip(values, origins ?? Array(repeating: origin, count: values.count)).map { ($0, $1) }))
+        }
+        // A database URL alone means the PostgreSQL store; --store postgres needs one.
+        let storeOrigin = self.resolved.first { $0.key.name == "store" }?.values.first?.origin
+        if self.databaseURL != nil, storeOrigin == "default", let index = self.resolved.firstIndex(where: { $0.key.name == "store" }) {
+            self.store = .postgres
+            self.resolved[index].values = [("postgres", "implied by the database URL")]
+        }
+        if self.store == .postgres, self.databaseURL == nil {
+            throw ConfigurationError("--store postgres needs the database: --database-url URL or KLIQ_DATABASE_URL (postgres://USER[:PASSWORD]@HOST[:PORT]/DB)")
         }
         if let retention = self.retention {
             do {
@@ -199,8 +217,20 @@ struct ServeSettings: Sendable {
         case "replay-window": self.replayWindow = value == "off" ? nil : try Self.duration(value)
         case "retention": self.retention = value == "forever" ? nil : try Self.duration(value)
         case "store":
-            guard let kind = StoreKind(rawValue: value) else { throw Problem(text: "store is files or memory, not '\(value)'") }
+            guard let kind = StoreKind(rawValue: value) else { throw Problem(text: "store is files, postgres or memory, not '\(value)'") }
             self.store = kind
+        case "database-url":
+            do {
+                self.databaseURL = values.isEmpty ? nil : try PostgresURL(value)
+            } catch {
+                throw Problem(text: error.message)
+            }
+        case "database-schema":
+            guard PostgresEventStore.isValidSchema(value) else {
+                throw Problem(text: "database-schema must be letters, digits and _ (at most 63, not starting with a digit), not '\(value)'")
+            }
+            self.databaseSchema = value
+        case "lease": self.lease = try seconds(allowZero: false)
         case "trusted-proxy":
             do {
                 self.trustedProxies = try TrustedProxies(values)
@@ -234,6 +264,8 @@ struct ServeSettings: Sendable {
                 lines.append("# \(key.name) is not set".padding(toLength: 44, withPad: " ", startingAt: 0) + " # default")
             }
             for (value, origin) in values {
+                // The database URL's password is never shown.
+                let value = key.name == "database-url" ? (self.databaseURL?.redacted ?? "***") : value
                 lines.append("\(key.name) = \(value)".padding(toLength: max(44, key.name.count + value.count + 3), withPad: " ", startingAt: 0) + " # \(origin)")
             }
         }

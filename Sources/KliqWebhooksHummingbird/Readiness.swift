@@ -23,7 +23,7 @@ public final class Readiness: Service, Sendable {
         do {
             try await self.store.checkHealth()
         } catch {
-            problem = "the data directory is not writable: \((error as? WebhookError)?.message ?? "\(error)")"
+            problem = "the store cannot be written: \((error as? WebhookError)?.message ?? "\(error)")"
         }
         self.state.withLock { $0.checkedAt = .now; $0.problem = problem }
         return problem

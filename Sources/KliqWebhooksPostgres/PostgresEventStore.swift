@@ -32,7 +32,7 @@ import ServiceLifecycle
 /// async let running: Void = group.run()
 /// try await store.migrate()
 /// ```
-public final class PostgresEventStore: EventStore, Service {
+public final class PostgresEventStore: SharedEventStore, Service {
     /// The connection pool (a ServiceLifecycle service run by ``run()``).
     public let client: PostgresClient
     /// The schema holding every table.
@@ -40,6 +40,12 @@ public final class PostgresEventStore: EventStore, Service {
     let logger: Logger
     /// `"schema".` — validated, so it can be spliced into statements.
     let s: String
+
+    /// How long one database operation may take — waiting for a connection included — before it fails
+    /// with `storage_unavailable` (so an unreachable database answers `503`, never hangs a request).
+    public let operationTimeout: Duration
+    /// How often a waiter reads a job again in case an announcement was lost.
+    public let jobPollInterval: Duration
 
     /// The channel job-state changes are announced on (`kliq_jobs` for the default schema).
     public var notificationChannel: String { Self.channel(for: self.schema) }
@@ -50,12 +56,17 @@ public final class PostgresEventStore: EventStore, Service {
     ///   - configuration: how to reach the database (see ``PostgresURL`` to read one from a URL).
     ///   - schema: the schema for every object: letters, digits and `_`, starting with a letter or `_`.
     /// - Throws: ``WebhookError`` (`invalid_configuration`) for a schema name that is not such an identifier.
-    public init(configuration: PostgresClient.Configuration, schema: String = "kliq", logger: Logger) throws(WebhookError) {
+    ///   - operationTimeout: see ``operationTimeout``.
+    ///   - jobPollInterval: see ``jobPollInterval``.
+    public init(configuration: PostgresClient.Configuration, schema: String = "kliq", operationTimeout: Duration = .seconds(10),
+                jobPollInterval: Duration = .seconds(5), logger: Logger) throws(WebhookError) {
         guard Self.isIdentifier(schema) else {
             throw WebhookError(.invalidConfiguration, "the database schema must be letters, digits and _ (at most 63), not '\(schema)'")
         }
         self.schema = schema
         self.s = "\"\(schema)\"."
+        self.operationTimeout = operationTimeout
+        self.jobPollInterval = jobPollInterval
         self.logger = logger
         var configuration = configuration
         configuration.options.connectTimeout = .seconds(10)
@@ -63,9 +74,12 @@ public final class PostgresEventStore: EventStore, Service {
     }
 
     /// A store on the database at `url` (see ``PostgresURL``).
-    public convenience init(url: String, schema: String = "kliq", logger: Logger) throws(WebhookError) {
-        try self.init(configuration: try PostgresURL(url).configuration, schema: schema, logger: logger)
+    public convenience init(url: String, schema: String = "kliq", operationTimeout: Duration = .seconds(10), logger: Logger) throws(WebhookError) {
+        try self.init(configuration: try PostgresURL(url).configuration, schema: schema, operationTimeout: operationTimeout, logger: logger)
     }
+
+    /// Whether `name` can be a schema: letters, digits and `_`, at most 63, not starting with a digit.
+    public static func isValidSchema(_ name: String) -> Bool { Self.isIdentifier(name) }
 
     static func isIdentifier(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, name.utf8.count <= 63 else { return false }
@@ -221,9 +235,10 @@ public final class PostgresEventStore: EventStore, Service {
 
     public func redrive(_ filter: RedriveFilter) async throws -> Int {
         var changed = 0
-        var after = ""
+        var cursor = ""
         // In batches, each its own transaction: a re-drive of every dead delivery never holds a long lock.
         while true {
+            let after = cursor
             let (count, last, more) = try await self.transaction("redrive") { connection -> (Int, String, Bool) in
                 let query = try filter.eventId.map {
                     try self.query("SELECT entry, sequence FROM \(self.s)deliveries WHERE event_id = $1 FOR UPDATE", [$0])
@@ -246,7 +261,7 @@ public final class PostgresEventStore: EventStore, Service {
                 return (count, last, filter.eventId == nil && rows.count == 500)
             }
             changed += count
-            after = last
+            cursor = last
             if !more { return changed }
         }
     }
@@ -334,7 +349,14 @@ public final class PostgresEventStore: EventStore, Service {
     }
 
     public func checkHealth() async throws {
-        _ = try await self.one("SELECT 1", [], "health check")
+        // Shorter than other operations: readiness probes wait a few seconds at most.
+        do {
+            _ = try await self.withDeadline("reach the database", timeout: min(self.operationTimeout, .seconds(3))) {
+                try await self.client.query("SELECT 1", logger: self.logger).collect()
+            }
+        } catch {
+            throw self.storageError(error, "reach the database")
+        }
     }
 
     public func prune(acceptedBefore cutoff: Date) async throws -> Int {
@@ -362,6 +384,40 @@ public final class PostgresEventStore: EventStore, Service {
     }
 }
 
+// MARK: - Announcements
+
+extension PostgresEventStore {
+    /// Job ids from `NOTIFY` on ``notificationChannel``, on a connection of their own that is opened
+    /// again (after a second, doubling up to 30 s) whenever it is lost.
+    public func jobChanges() -> AsyncStream<String> {
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1024))
+        let channel = self.notificationChannel
+        let task = Task {
+            var pause = Duration.seconds(1)
+            while !Task.isCancelled {
+                do {
+                    try await self.client.withConnection { connection in
+                        try await connection.listen(on: channel) { notifications in
+                            pause = .seconds(1)
+                            for try await notification in notifications { continuation.yield(notification.payload) }
+                        }
+                    }
+                } catch {
+                    if Task.isCancelled { break }
+                    self.logger.warning("listening for job announcements failed; trying again", metadata: [
+                        "kliq.error": "\(self.storageError(error, "listen").message)", "kliq.retry_in": "\(pause)",
+                    ])
+                }
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(30))
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+}
+
 // MARK: - Plumbing
 
 extension PostgresEventStore {
@@ -382,9 +438,24 @@ extension PostgresEventStore {
 
     func all(_ query: PostgresQuery, _ what: String) async throws -> [PostgresRow] {
         do {
-            return try await self.client.query(query, logger: self.logger).collect()
+            return try await self.withDeadline(what) { try await self.client.query(query, logger: self.logger).collect() }
         } catch {
             throw self.storageError(error, what)
+        }
+    }
+
+    /// Runs `work`, or fails with `storage_unavailable` once ``operationTimeout`` has passed (the work is
+    /// cancelled: a query waiting for a connection gives up its place).
+    func withDeadline<T: Sendable>(_ what: String, timeout: Duration? = nil, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        let timeout = timeout ?? self.operationTimeout
+        return try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await work() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw WebhookError(.storageUnavailable, "PostgreSQL: cannot \(what): no answer within \(timeout) (is the database reachable?)")
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
         }
     }
 
@@ -400,9 +471,9 @@ extension PostgresEventStore {
         _ = try await self.all(sql, binds, what)
     }
 
-    func transaction<T: Sendable>(_ what: String, _ work: nonisolated(nonsending) (PostgresConnection) async throws -> sending T) async throws -> T {
+    func transaction<T: Sendable>(_ what: String, _ work: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await self.client.withTransaction(logger: self.logger, work)
+            return try await self.withDeadline(what) { try await self.client.withTransaction(logger: self.logger) { try await work($0) } }
         } catch let error as WebhookError {
             throw error
         } catch let error as PostgresTransactionError {

@@ -172,7 +172,7 @@ struct WebhookRouteTests {
         try await makeApp(broken).test(.router) { client in
             let response = try await client.execute(uri: "/readyz", method: .get)
             #expect(response.status == .serviceUnavailable)
-            #expect((response.json["message"] as? String)?.contains("not writable") == true)
+            #expect((response.json["message"] as? String)?.contains("the store cannot be written") == true)
         }
     }
 

@@ -38,6 +38,16 @@ extension Receiver {
                         for claim in dispatch.claims { _ = try? await self.store.renew(claim, lease: lease) }
                     }
                 }
+                // Job states stored by other processes sharing the store wake this one's waiters.
+                if let shared = self.store as? any SharedEventStore {
+                    outer.addTask {
+                        for await jobId in shared.jobChanges() where self.waiters.isWaiting(for: jobId) {
+                            await self.wakeWaiters(jobId: jobId)
+                        }
+                        // Ended by cancellation; never the first child to end otherwise.
+                        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+                    }
+                }
                 // The loop (all handlers done) or the grace period, whichever ends first; the tick and
                 // the renewals run until then.
                 await outer.next()

@@ -5,7 +5,9 @@ extension Receiver {
     /// `waitForCompletion(jobId, {timeoutMs})`.
     ///
     /// Returns at once when a `completed`/`failed` state is already stored, otherwise as soon as a
-    /// `cv.job.completed` or `cv.job.failed` event for the job is stored by this receiver.
+    /// `cv.job.completed` or `cv.job.failed` event for the job is stored by this receiver — or, on a
+    /// ``SharedEventStore`` (PostgreSQL), by any receiver sharing it: its announcements wake the waiter
+    /// while ``run()`` runs, and the store is read again every ``SharedEventStore/jobPollInterval``.
     ///
     /// ```swift
     /// let started = try await kliq.cv.start(observationId: "obs_abc123", model: .shelfDetectionV2)
@@ -32,7 +34,16 @@ extension Receiver {
             group.addTask {
                 // Registered first, read second: a state stored in between still wakes the waiter.
                 if let job = try await self.storedJob(jobId), job.isFinished { return job }
-                try await clock.sleep(for: timeout)
+                // A store other processes share: read again now and then, in case a hint was lost.
+                if let shared = self.store as? any SharedEventStore {
+                    let deadline = clock.now.advanced(by: timeout)
+                    while clock.now < deadline {
+                        try await clock.sleep(for: min(shared.jobPollInterval, clock.now.duration(to: deadline)))
+                        if let job = try await self.storedJob(jobId), job.isFinished { return job }
+                    }
+                } else {
+                    try await clock.sleep(for: timeout)
+                }
                 throw WebhookError(.timeout, "job \(jobId) did not finish within \(timeout)")
             }
             defer { group.cancelAll() }
@@ -51,6 +62,11 @@ extension Receiver {
     /// After a CV-job event was stored (or recognised), wakes those waiting for its job if it is finished.
     func notifyWaiters(after event: Event) async {
         guard event.type.isCVJob, let jobId = event.jobId, self.waiters.isWaiting(for: jobId) else { return }
+        await self.wakeWaiters(jobId: jobId)
+    }
+
+    /// Wakes those waiting for `jobId` if its stored state is finished.
+    func wakeWaiters(jobId: String) async {
         do {
             if let job = try await self.store.job(id: jobId), job.isFinished { self.waiters.resume(job) }
         } catch {

@@ -263,3 +263,17 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+
+/// A store several processes share (replicas on one database): a job state one of them stores must
+/// wake ``Receiver/waitForCompletion(jobId:timeout:clock:)`` in the others.
+///
+/// ``jobChanges()`` is a wake-up hint only — a change may be announced twice, or lost (a dropped
+/// connection) — so a receiver waiting on such a store also reads the job again every
+/// ``jobPollInterval``: a lost hint costs latency, never a missed completion.
+public protocol SharedEventStore: EventStore {
+    /// Ids of jobs whose stored state changed, in any process, as they are announced, until the task
+    /// iterating it is cancelled. The payload is the job id only.
+    func jobChanges() -> AsyncStream<String>
+    /// How often a waiter reads the job again in case a hint was lost.
+    var jobPollInterval: Duration { get }
+}
