@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
 import KliqWebhooks
+import KliqWebhooksPostgres
 
-/// `kliq-webhooks events`: see and re-drive the handler ledger of a data directory.
+/// `kliq-webhooks events`: see and re-drive the handler ledger of a data directory or database.
 struct EventsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "events",
@@ -10,22 +11,10 @@ struct EventsCommand: AsyncParsableCommand {
         subcommands: [List.self, Show.self, Redeliver.self]
     )
 
-    struct Location: ParsableArguments {
-        @Option(help: "The data directory of the receiver.") var dataDir = "./kliq-data"
-
-        func directory() throws -> DataDirectory {
-            let directory = DataDirectory(path: self.dataDir)
-            guard directory.exists else {
-                throw ValidationError("\(self.dataDir) is not a kliq-webhooks data directory (no events/ folder); pass --data-dir")
-            }
-            return directory
-        }
-    }
-
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List events whose handler deliveries are unfinished (pending or retrying) or dead; with --accepted, every stored event.")
-        @OptionGroup var location: Location
+        @OptionGroup var location: StoreLocation
         @Flag(help: "Only events with a pending or retrying delivery.") var pending = false
         @Flag(help: "Only events with a dead delivery.") var dead = false
         @Flag(help: "Also events whose deliveries all succeeded.") var all = false
@@ -44,18 +33,24 @@ struct EventsCommand: AsyncParsableCommand {
             guard self.limit > 0 else { throw ValidationError("--limit must be at least 1") }
         }
 
-        func run() throws {
-            let directory = try self.location.directory()
-            if self.accepted { return try self.listAccepted(directory) }
+        func run() async throws {
+            try await self.location.withReader { directory in
+                if self.accepted { return try await self.listAccepted(directory) }
+                try await self.listDeliveries(directory)
+            }
+        }
+
+        private func listDeliveries(_ directory: any StoreReader) async throws {
             var shelves: [LedgerEntry.Shelf] = self.pending ? [.active] : self.dead ? [.dead] : [.active, .dead]
             if self.all { shelves = [.active, .dead, .done] }
-            let entries = shelves.flatMap { shelf in directory.ledgerEntries(on: shelf) }
+            var entries: [LedgerEntry] = []
+            for shelf in shelves { entries += try await directory.ledgerEntries(on: shelf) }
             if self.json {
                 for entry in entries { print(try Output.json(entry)) }
                 return
             }
             guard !entries.isEmpty else {
-                print("no \(self.dead ? "dead" : self.pending ? "pending" : "unfinished or dead") deliveries in \(directory.path)")
+                print("no \(self.dead ? "dead" : self.pending ? "pending" : "unfinished or dead") deliveries in \(directory.name)")
                 return
             }
             let rows = entries.map { entry in
@@ -64,11 +59,11 @@ struct EventsCommand: AsyncParsableCommand {
             }
             print(Output.table(header: ["EVENT", "TYPE", "JOB", "ACCEPTED", "HANDLERS"], rows: rows))
         }
-        private func listAccepted(_ directory: DataDirectory) throws {
+        private func listAccepted(_ directory: any StoreReader) async throws {
             let filter = EventFilter(type: self.type.map { EventType($0) }, jobId: self.job)
-            guard let page = try directory.acceptedEvents(after: self.after, matching: filter, limit: self.limit) else {
-                throw ValidationError(
-                    "\(directory.path) has no event index yet (written by 0.5.1): it is built when kliq-webhooks serve --data-dir \(directory.path) next starts")
+            guard let page = try await directory.acceptedEvents(after: self.after, matching: filter, limit: self.limit) else {
+                throw Failure(
+                    "\(directory.name) has no event index yet (written by 0.5.1): it is built when kliq-webhooks serve \(directory.hint) next starts")
             }
             let time = ISO8601DateFormatter()
             if self.json {
@@ -78,7 +73,7 @@ struct EventsCommand: AsyncParsableCommand {
                     print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
                 }
             } else if page.events.isEmpty {
-                print("no \(self.type.map { "\($0) " } ?? "")events\(self.job.map { " of job \($0)" } ?? "")\(self.after > 0 ? " after \(self.after)" : "")\(page.next == nil ? "" : " in this page") in \(directory.path)")
+                print("no \(self.type.map { "\($0) " } ?? "")events\(self.job.map { " of job \($0)" } ?? "")\(self.after > 0 ? " after \(self.after)" : "")\(page.next == nil ? "" : " in this page") in \(directory.name)")
             } else {
                 let rows = page.events.map { [String($0.sequence), $0.id, $0.type.rawValue, $0.jobId ?? "-", time.string(from: $0.acceptedAt)] }
                 print(Output.table(header: ["SEQ", "EVENT", "TYPE", "JOB", "ACCEPTED"], rows: rows))
@@ -89,7 +84,7 @@ struct EventsCommand: AsyncParsableCommand {
                 if let job = self.job { command += " --job \(job)" }
                 if self.limit != 50 { command += " --limit \(self.limit)" }
                 if self.json { command += " --json" }
-                command += " --data-dir \(directory.path)"
+                command += " " + directory.hint
                 // On stderr with --json, so the output stays one object a line.
                 let line = "more: \(command)\n"
                 if self.json { FileHandle.standardError.write(Data(line.utf8)) } else { print(line, terminator: "") }
@@ -100,16 +95,19 @@ struct EventsCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
 
         static let configuration = CommandConfiguration(abstract: "Show one event: envelope, job, and each handler's deliveries with errors.")
-        @OptionGroup var location: Location
+        @OptionGroup var location: StoreLocation
         @Argument(help: "The event id.") var eventId: String
         @Flag(help: "Print {\"event\": …, \"ledger\": …} as JSON.") var json = false
 
-        func run() throws {
-            let directory = try self.location.directory()
-            guard let body = directory.eventBody(id: self.eventId) else {
-                throw ValidationError("no event \(self.eventId) in \(directory.path)/events")
+        func run() async throws {
+            try await self.location.withReader { try await self.show($0) }
+        }
+
+        private func show(_ directory: any StoreReader) async throws {
+            guard let body = try await directory.eventBody(id: self.eventId) else {
+                throw Failure("no event \(self.eventId) in \(directory.name) (see: kliq-webhooks events list --accepted \(directory.hint))")
             }
-            let entry = directory.ledgerEntry(eventId: self.eventId)
+            let entry = try await directory.ledgerEntry(eventId: self.eventId)
             if self.json {
                 let ledger = try entry.map(Output.json) ?? "null"
                 print("{\"event\":\(String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),\"ledger\":\(ledger)}")
@@ -121,7 +119,7 @@ struct EventsCommand: AsyncParsableCommand {
             print("tenant     \(event.tenantId ?? "-")")
             print("timestamp  \(event.timestamp ?? "-")")
             print("job        \(event.jobId ?? "-")")
-            print("bytes      \(body.count)  (\(directory.path)/events/\(StorageName.fileName(for: event.id)))")
+            print("bytes      \(body.count)  (\(directory is DataDirectory ? "\(directory.name)/events/\(StorageName.fileName(for: event.id))" : directory.name))")
             guard let entry else {
                 print("handlers   none registered when it was accepted")
                 return
@@ -145,7 +143,7 @@ struct EventsCommand: AsyncParsableCommand {
                 next serve start dispatches the deliveries.
                 """
         )
-        @OptionGroup var location: Location
+        @OptionGroup var location: StoreLocation
         @Argument(help: "The event id.") var eventId: String?
         @Option(help: "Only this handler (even if it succeeded).") var handler: String?
         @Flag(help: "Every dead delivery.") var dead = false
@@ -157,10 +155,26 @@ struct EventsCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let directory = try self.location.directory()
+            let filter: RedriveFilter = self.dead ? .allDead : .event(self.eventId ?? "", handler: self.handler)
+            let follow = "kliq-webhooks events show \(self.eventId ?? "<id>") \(self.location.hint)"
+            if let url = self.location.databaseText {
+                // Every replica claims from the database: the change is all it takes.
+                try await StoreLocation.withDatabase(url, schema: self.location.databaseSchema, migrating: false) { store in
+                    if let eventId = self.eventId, try await store.deliveries(eventId: eventId) == nil {
+                        throw Failure("event \(eventId) has no handler deliveries in schema \(store.schema) (see: kliq-webhooks events list \(self.location.hint))")
+                    }
+                    let count = try await store.redrive(filter)
+                    print("\(count) event\(count == 1 ? "" : "s") re-driven; the running serve replicas dispatch them; follow it with: \(follow)")
+                }
+                return
+            }
+            let directory = DataDirectory(path: self.location.dataDir)
+            guard directory.exists else {
+                throw ValidationError("\(self.location.dataDir) is not a kliq-webhooks data directory (no events/ folder); pass --data-dir")
+            }
             let request = RedriveRequest(eventId: self.eventId, handler: self.handler)
             if let eventId = self.eventId, directory.ledgerEntry(eventId: eventId) == nil {
-                throw ValidationError("event \(eventId) has no handler deliveries in \(directory.path) (see: kliq-webhooks events list)")
+                throw Failure("event \(eventId) has no handler deliveries in \(directory.path) (see: kliq-webhooks events list \(self.location.hint))")
             }
             if let owner = directory.owner {
                 let name = try directory.submit(request)
@@ -169,12 +183,12 @@ struct EventsCommand: AsyncParsableCommand {
                 if directory.isWaiting(name) {
                     print("queued in \(directory.path)/inbox/\(name); serve (pid \(owner)) has not taken it yet")
                 } else {
-                    print("re-driven by the running serve (pid \(owner)); follow it with: kliq-webhooks events show \(self.eventId ?? "<id>")")
+                    print("re-driven by the running serve (pid \(owner)); follow it with: \(follow)")
                 }
                 return
             }
             let store = try FileEventStore(directory: directory.path)
-            let count = try await store.redrive(self.dead ? .allDead : .event(self.eventId ?? "", handler: self.handler))
+            let count = try await store.redrive(filter)
             print("\(count) event\(count == 1 ? "" : "s") re-driven; the next serve start on \(directory.path) dispatches them")
         }
     }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import KliqWebhooks
+import KliqWebhooksPostgres
+import Synchronization
 
 /// `kliq-webhooks jobs`: what the receiver knows about CV jobs — the answer to "did we get job X?".
 struct JobsCommand: AsyncParsableCommand {
@@ -12,7 +14,7 @@ struct JobsCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List jobs, newest first.")
-        @OptionGroup var location: EventsCommand.Location
+        @OptionGroup var location: StoreLocation
         @Option(help: "Only jobs with this status (completed, failed, …).") var status: String?
         @Option(help: "Only jobs of this model (e.g. shelf-detection-v2).") var model: String?
         @Option(help: "Only jobs updated at or after this RFC 3339 time (e.g. 2026-04-28T00:00:00Z).") var since: String?
@@ -22,10 +24,13 @@ struct JobsCommand: AsyncParsableCommand {
             if let since, Timestamp(rfc3339: since) == nil { throw ValidationError("--since needs an RFC 3339 time like 2026-04-28T00:00:00Z") }
         }
 
-        func run() throws {
-            let directory = try self.location.directory()
+        func run() async throws {
+            try await self.location.withReader { try await self.list($0) }
+        }
+
+        private func list(_ directory: any StoreReader) async throws {
             let since = self.since.flatMap(Timestamp.init(rfc3339:))
-            let jobs = directory.jobDocuments().compactMap { bytes -> (Job, [UInt8])? in
+            let jobs = try await directory.jobDocuments().compactMap { bytes -> (Job, [UInt8])? in
                 guard let job = try? Job(json: JSONValue(parsing: bytes)) else { return nil }
                 if let status = self.status, job.status.rawValue != status { return nil }
                 if let model = self.model, job.model?.rawValue != model { return nil }
@@ -37,7 +42,7 @@ struct JobsCommand: AsyncParsableCommand {
                 return
             }
             guard !jobs.isEmpty else {
-                print("no jobs\(self.status.map { " with status \($0)" } ?? "") in \(directory.path)")
+                print("no jobs\(self.status.map { " with status \($0)" } ?? "") in \(directory.name)")
                 return
             }
             let rows = jobs.map { job, _ in
@@ -50,14 +55,17 @@ struct JobsCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a job: status, error, and a summary of its detections.")
-        @OptionGroup var location: EventsCommand.Location
+        @OptionGroup var location: StoreLocation
         @Argument(help: "The job id.") var jobId: String
         @Flag(help: "Print the stored job document.") var json = false
 
-        func run() throws {
-            let directory = try self.location.directory()
-            guard let bytes = directory.jobDocument(id: self.jobId) else {
-                throw ValidationError("no job \(self.jobId) in \(directory.path)/jobs (see: kliq-webhooks jobs list)")
+        func run() async throws {
+            try await self.location.withReader { try await self.show($0) }
+        }
+
+        private func show(_ directory: any StoreReader) async throws {
+            guard let bytes = try await directory.jobDocument(id: self.jobId) else {
+                throw Failure("no job \(self.jobId) in \(directory.name) (see: kliq-webhooks jobs list \(directory.hint))")
             }
             print(self.json ? String(decoding: JSONLayout.minified(bytes), as: UTF8.self) : try JobReport.render(bytes))
         }
@@ -67,16 +75,24 @@ struct JobsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Wait until a job is completed or failed (the CLI twin of waitForCompletion), then show it.",
             discussion: "Exit status: 0 completed, 1 failed, 124 timed out.")
-        @OptionGroup var location: EventsCommand.Location
+        @OptionGroup var location: StoreLocation
         @Argument(help: "The job id.") var jobId: String
         @Option(help: "Seconds to wait.") var timeout = 60.0
         @Flag(help: "Print the stored job document.") var json = false
 
         func run() async throws {
-            let directory = try self.location.directory()
+            try await self.location.withReader { try await self.wait($0) }
+        }
+
+        /// Reads the job until it is finished: every 100 ms from a data directory; from a database, on
+        /// each announcement that it changed (LISTEN/NOTIFY) and at least every second.
+        private func wait(_ directory: any StoreReader) async throws {
             let deadline = ContinuousClock.now + .milliseconds(Int64(self.timeout * 1000))
+            let changes = (directory as? DatabaseReader)?.store.jobChanges()
+            let wake = changes.map { changes in WakeUps(changes, jobId: self.jobId) }
+            defer { wake?.stop() }
             while true {
-                if let bytes = directory.jobDocument(id: self.jobId), let job = try? Job(json: JSONValue(parsing: bytes)), job.isFinished {
+                if let bytes = try await directory.jobDocument(id: self.jobId), let job = try? Job(json: JSONValue(parsing: bytes)), job.isFinished {
                     print(self.json ? String(decoding: JSONLayout.minified(bytes), as: UTF8.self) : try JobReport.render(bytes))
                     if job.status != .completed { throw ExitCode(1) }
                     return
@@ -85,7 +101,7 @@ struct JobsCommand: AsyncParsableCommand {
                     FileHandle.standardError.write(Data("kliq-webhooks: job \(self.jobId) did not finish within \(self.timeout) s\n".utf8))
                     throw ExitCode(124)
                 }
-                try await Task.sleep(for: .milliseconds(100))
+                if let wake { await wake.next(within: min(.seconds(1), deadline - ContinuousClock.now)) } else { try await Task.sleep(for: .milliseconds(100)) }
             }
         }
     }
@@ -128,4 +144,29 @@ enum JobReport {
         lines.append(Output.table(header: header, rows: rows))
         return lines.joined(separator: "\n")
     }
+}
+
+/// Announcements that one job changed, as a wait with a time limit.
+final class WakeUps: Sendable {
+    private final class Flag: Sendable { let value = Atomic<Bool>(false) }
+    private let task: Task<Void, Never>
+    private let flag = Flag()
+
+    init(_ changes: AsyncStream<String>, jobId: String) {
+        let flag = self.flag
+        self.task = Task {
+            for await id in changes where id == jobId { flag.value.store(true, ordering: .releasing) }
+        }
+    }
+
+    /// Returns soon after the next announcement (at once if one came since the last call), or after `limit`.
+    func next(within limit: Duration) async {
+        let end = ContinuousClock.now + limit
+        while ContinuousClock.now < end, !Task.isCancelled {
+            if self.flag.value.exchange(false, ordering: .acquiringAndReleasing) { return }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    func stop() { self.task.cancel() }
 }

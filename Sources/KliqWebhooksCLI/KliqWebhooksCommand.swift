@@ -11,6 +11,7 @@ struct KliqWebhooksCommand: AsyncParsableCommand {
             from --secret-file. See README.md for the HTTP answers and the data directory layout.
             """,
         version: "0.5.1",
-        subcommands: [ServeCommand.self, EventsCommand.self, JobsCommand.self, ReplayCommand.self, SignCommand.self, VerifyCommand.self]
+        subcommands: [ServeCommand.self, EventsCommand.self, JobsCommand.self, ReplayCommand.self, SignCommand.self, VerifyCommand.self,
+                      MigrateCommand.self, ExportCommand.self, ImportCommand.self]
     )
 }

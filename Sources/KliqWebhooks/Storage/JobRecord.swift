@@ -13,6 +13,14 @@ package struct JobRecord: Sendable {
         var rank: Int
         var eventId: String
 
+        /// A byte string that sorts as the orders do.
+        package var key: [UInt8] {
+            let rank = UInt8(clamping: self.rank)
+            let id = Array(self.eventId.utf8)
+            guard let instant = self.instant else { return [0, rank] + id }
+            return [1] + instant.sortKey + [rank] + id
+        }
+
         package static func < (lhs: Self, rhs: Self) -> Bool {
             switch (lhs.instant, rhs.instant) {
             case (nil, .some): return true
@@ -31,12 +39,7 @@ package struct JobRecord: Sendable {
     package var bytes: [UInt8]
 
     /// A byte string that sorts as ``Order`` does (for a database's comparison of two job states).
-    package var orderKey: [UInt8] {
-        let rank = UInt8(clamping: self.order.rank)
-        let id = Array(self.order.eventId.utf8)
-        guard let instant = self.order.instant else { return [0, rank] + id }
-        return [1] + instant.sortKey + [rank] + id
-    }
+    package var orderKey: [UInt8] { self.order.key }
 
     /// The record for `event`, or `nil` when it is not a CV-job event with a string `data.jobId`.
     package init?(event: Event) {
