@@ -1,20 +1,16 @@
 import Foundation
-import KliqWebhooks
-import KliqWebhooksPostgres
-import KliqWebhooksTesting
-import Logging
 import Synchronization
 import Testing
 
-/// The PostgreSQL server the tests use: `KLIQ_TEST_DATABASE_URL` when set (`.ci/run` starts one), else a
-/// throw-away cluster this test process starts with `.ci/postgres.sh` and stops when it exits. Each
-/// test works in a schema of its own.
-enum TestDatabase {
+/// The PostgreSQL server this package's tests use: `KLIQ_TEST_DATABASE_URL` when set (`.ci/run` starts
+/// one), else a throw-away cluster the test process starts with `.ci/postgres.sh` and stops when it
+/// exits. Each test works in a schema of its own.
+package enum TestPostgres {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// The database URL, or `nil` (with the reason printed) when there is no server and none can be started;
     /// with `CI=true` that is a failure.
-    static func url() -> String? {
+    package static func url() -> String? {
         switch self.server {
         case .success(let url): return url
         case .failure(let reason):
@@ -49,7 +45,7 @@ enum TestDatabase {
             guard let directory = startedCluster.withLock({ $0 }) else { return }
             let stop = Process()
             stop.executableURL = URL(fileURLWithPath: "/bin/bash")
-            stop.arguments = [TestDatabase.repository.appendingPathComponent(".ci/postgres.sh").path, "stop", directory]
+            stop.arguments = [TestPostgres.repository.appendingPathComponent(".ci/postgres.sh").path, "stop", directory]
             try? stop.run()
             stop.waitUntilExit()
             try? FileManager.default.removeItem(atPath: directory)
@@ -60,30 +56,8 @@ enum TestDatabase {
     struct Reason: Error { var text: String }
 
     /// A fresh schema name.
-    static func schema() -> String { "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16) }
+    package static func schema() -> String { "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16) }
 }
 
 private let startedCluster = Mutex<String?>(nil)
 
-let quietLogger = Logger(label: "kliq-test") { _ in SwiftLogNoOpLogHandler() }
-
-/// Stores opened by a test, each with its client running, stopped by ``stopAll()``.
-final class RunningStores: Sendable {
-    private let tasks = Mutex<[ObjectIdentifier: Task<Void, Never>]>([:])
-
-    func open(_ url: String, schema: String, migrate: Bool = true) async throws -> PostgresEventStore {
-        let store = try PostgresEventStore(url: url, schema: schema, logger: quietLogger)
-        let task = Task { _ = try? await store.run() }
-        self.tasks.withLock { $0[ObjectIdentifier(store)] = task }
-        if migrate { try await store.migrate() }
-        return store
-    }
-
-    func stop(_ store: PostgresEventStore) {
-        self.tasks.withLock { $0.removeValue(forKey: ObjectIdentifier(store)) }?.cancel()
-    }
-
-    func stopAll() {
-        for task in self.tasks.withLock({ tasks in defer { tasks = [:] }; return tasks.values }) { task.cancel() }
-    }
-}
