@@ -80,7 +80,12 @@ struct ProductionTests {
         (["--port", "70000"], [String: String](), "--port: '70000' is not a port"),
         ([], ["KLIQ_MAX_BODY_BYTES": "-5"], "KLIQ_MAX_BODY_BYTES: '-5' is not a positive number of bytes"),
         (["--max-queued-bytes", "lots"], [:], "--max-queued-bytes: 'lots' is not a positive number of bytes"),
-        ([], ["KLIQ_STORE": "postgres"], "KLIQ_STORE: store is files or memory, not 'postgres'"),
+        ([], ["KLIQ_STORE": "sqlite"], "KLIQ_STORE: store is files, postgres or memory, not 'sqlite'"),
+        ([], ["KLIQ_STORE": "postgres"], "--store postgres needs the database: --database-url URL or KLIQ_DATABASE_URL"),
+        (["--database-url", "mysql://kliq:pw-never-shown@db/kliq"], [:], "--database-url: the database URL must start with postgres://"),
+        (["--database-url", "postgres://kliq:pw-never-shown@db"], [:], "--database-url: the database URL names no database"),
+        ([], ["KLIQ_DATABASE_SCHEMA": "kliq; drop"], "KLIQ_DATABASE_SCHEMA: database-schema must be letters, digits and _"),
+        (["--lease", "0"], [:], "--lease: '0' is not a number of seconds above 0"),
         ([], ["KLIQ_LOG_LEVEL": "loud"], "KLIQ_LOG_LEVEL: log-level is trace, debug, info"),
         ([], ["KLIQ_TRUSTED_PROXY": "127.0.0.1,proxy.local"], "KLIQ_TRUSTED_PROXY: 'proxy.local' is not an IP address or network"),
         ([], ["KLIQ_FORWARD": "ftp://x"], "KLIQ_FORWARD: forward needs an http:// or https:// URL, not 'ftp://x'"),
@@ -99,7 +104,20 @@ struct ProductionTests {
         let lines = serve.errors.split(separator: "\n")
         #expect(lines.count == 1)
         #expect(serve.errors.hasPrefix("kliq-webhooks: invalid configuration: \(expected)"), "\(serve.errors)")
+        #expect(!serve.errors.contains("pw-never-shown"))
         #expect(!FileManager.default.fileExists(atPath: self.dir.file("kliq-data")))
+    }
+
+    /// The database URL's password is never printed: `--print-config` shows `***`, and the URL alone
+    /// selects the PostgreSQL store, saying so.
+    @Test func printConfigHidesTheDatabasePassword() async throws {
+        let serve = try ServeProcess(["serve", "--print-config"],
+                                     environment: ["KLIQ_WEBHOOK_SECRET": self.secret, "KLIQ_DATABASE_URL": "postgres://kliq:pw-never-shown@db.internal/kliq"],
+                                     workingDirectory: self.dir.path)
+        #expect(try await serve.waitForExit() == 0)
+        #expect(serve.output.contains("database-url = postgres://kliq:***@db.internal/kliq"), "\(serve.output)")
+        #expect(serve.output.contains("store = postgres") && serve.output.contains("# implied by the database URL"))
+        #expect(!serve.output.contains("pw-never-shown") && !serve.errors.contains("pw-never-shown"))
     }
 
     @Test func configFileMistakesNameTheLine() async throws {

@@ -1,0 +1,132 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import KliqWebhooksTesting
+import Synchronization
+import Testing
+
+/// Three `serve` replicas on one PostgreSQL database behave as one receiver, end to end: the same
+/// deliveries sent to different replicas at once are accepted once; one replica is SIGKILLed mid-load
+/// and restarted, and nothing acknowledged is lost or handled twice outside what was in flight; a
+/// `jobs wait` is released by a delivery to a replica.
+@Suite(.serialized)
+struct ReplicasTests {
+    let dir = TemporaryDirectory()
+    let secret = "whsec_replicas_e2e"
+
+    /// What the load's tasks share.
+    final class Load: Sendable {
+        let ports: Mutex<[Int]>
+        let replicas: Mutex<[ServeProcess]>
+        let outcomes = Mutex<[String: [String]]>([:])
+        let sent = Atomic<Int>(0)
+        let signer: Signer
+
+        init(_ replicas: [ServeProcess], secret: String) {
+            self.replicas = Mutex(replicas)
+            self.ports = Mutex(replicas.map(\.port))
+            self.signer = Signer(secret: secret)
+        }
+
+        /// Posts to replica `first`, then the next ones while a replica is down, as KLIQ retries.
+        func deliver(_ body: [UInt8], id: String, first: Int) async throws {
+            for attempt in 0..<60 {
+                let port = self.ports.withLock { $0[(first + attempt) % 3] }
+                if let response = try? await RawHTTPClient(port: port, timeout: 5).post(
+                    "/webhooks/kliq", body: body, headers: [("X-Kliq-Signature", self.signer.signature(for: body)), ("Content-Type", "application/json")]),
+                    response.status == 200
+                {
+                    let status = (try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])?["status"] as? String ?? "?"
+                    self.outcomes.withLock { $0[id, default: []].append(status) }
+                    return
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            Issue.record("\(id) was never acknowledged")
+        }
+    }
+
+    func body(_ id: String, job: String, minute: Int, status: String) -> [UInt8] {
+        Array(#"{"id":"\#(id)","type":"cv.job.\#(status)","tenantId":"t_1","timestamp":"2026-04-28T12:\#(String(format: "%02d", minute)):00Z","data":{"jobId":"\#(job)","status":"\#(status)","model":"shelf-detection-v2","observationId":"obs_1"}}"#.utf8)
+    }
+
+    @Test func threeReplicasActAsOneReceiver() async throws {
+        guard let url = TestPostgres.url() else { return }
+        let schema = TestPostgres.schema()
+        let log = self.dir.file("handled.log")
+        let environment = ["KLIQ_WEBHOOK_SECRET": self.secret, "KLIQ_DATABASE_URL": url]
+        @Sendable func replica() throws -> ServeProcess {
+            try ServeProcess(["serve", "--port", "0", "--database-schema", schema, "--lease", "3",
+                              "--exec", "cat > /dev/null; sleep 0.0$((RANDOM % 5)); echo \"$KLIQ_EVENT_ID\" >> '\(log)'"],
+                             environment: environment, workingDirectory: self.dir.path)
+        }
+        let started = [try replica(), try replica(), try replica()]
+        for replica in started { try await replica.waitUntilListening() }
+        let load = Load(started, secret: self.secret)
+
+        // A `jobs wait` before the job exists; released by a delivery to replica 3.
+        let wait = try ServeProcess(["jobs", "wait", "job_wait", "--database-schema", schema, "--timeout", "60"],
+                                    environment: environment, workingDirectory: self.dir.path)
+
+        let ids = (0..<240).map { "evt_rep_\($0)" }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // Each event twice, to two different replicas at once.
+            for worker in 0..<6 {
+                group.addTask {
+                    for (index, id) in ids.enumerated() where index % 6 == worker {
+                        let body = self.body(id, job: "job_rep_\(index % 60)", minute: index / 60, status: index / 60 == 3 ? "completed" : "processing")
+                        async let one: Void = load.deliver(body, id: id, first: index % 3)
+                        async let two: Void = load.deliver(body, id: id, first: (index + 1) % 3)
+                        _ = try await (one, two)
+                        load.sent.add(1, ordering: .relaxed)
+                    }
+                }
+            }
+            // Mid-load: replica 2 dies without warning, and comes back.
+            group.addTask {
+                while load.sent.load(ordering: .relaxed) < 80 { try await Task.sleep(for: .milliseconds(10)) }
+                let victim = load.replicas.withLock { $0[1] }
+                kill(victim.process.processIdentifier, SIGKILL)
+                _ = try await victim.waitForExit()
+                let restarted = try replica()
+                try await restarted.waitUntilListening()
+                load.replicas.withLock { $0[1] = restarted }
+                load.ports.withLock { $0[1] = restarted.port }
+            }
+            try await group.waitForAll()
+        }
+
+        let answers = load.outcomes.withLock { $0 }
+        #expect(answers.count == ids.count, "every event was acknowledged")
+        for id in ids {
+            #expect(answers[id]?.filter { $0 == "accepted" }.count == 1, "\(id): \(answers[id] ?? [])")
+        }
+
+        let waitBody = self.body("evt_wait", job: "job_wait", minute: 30, status: "completed")
+        try await load.deliver(waitBody, id: "evt_wait", first: 2)
+        #expect(try await wait.waitForExit(timeout: .seconds(20)) == 0, "jobs wait: \(wait.errors)")
+        #expect(wait.output.contains("job_wait") && wait.output.contains("completed"))
+
+        // Every acknowledged event reaches the handler; twice only if it was running in the killed replica.
+        let expected = Set(ids + ["evt_wait"])
+        var handled: [String] = []
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            handled = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+            if expected.isSubset(of: Set(handled)) { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(expected.subtracting(handled).isEmpty, "never handled: \(expected.subtracting(handled).sorted().prefix(10))")
+        let twice = Dictionary(grouping: handled, by: { $0 }).filter { $0.value.count > 1 }
+        #expect(twice.count <= 16, "handled twice: \(twice.keys.sorted())")
+
+        let listed = try ServeProcess(["events", "list", "--accepted", "--database-schema", schema, "--limit", "1000", "--json"],
+                                      environment: environment, workingDirectory: self.dir.path)
+        #expect(try await listed.waitForExit() == 0)
+        #expect(listed.output.split(separator: "\n").count == ids.count + 1)
+        let replicas = load.replicas.withLock { $0 }
+        for replica in replicas { #expect(try await replica.terminate() == 0, "\(replica.errors.suffix(500))") }
+        #expect(!replicas.map(\.errors).joined().contains(url.split(separator: ":")[2].split(separator: "@")[0]), "the password reached a log")
+    }
+}
