@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import KliqWebhooks
+import KliqWebhooksPostgres
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -19,7 +20,12 @@ struct ReplayCommand: AsyncParsableCommand {
     @OptionGroup var secrets: SecretOptions
     @Argument(help: "Payload files, or folders of *.json payloads.") var paths: [String] = []
     @Option(help: "The webhook URL, e.g. http://127.0.0.1:8080/webhooks/kliq.") var url: String
-    @Option(help: "Replay the events stored in this data directory instead of files.") var fromStore: String?
+    @Option(help: ArgumentHelp(
+        "Replay the events stored in this data directory, or in this PostgreSQL database (a postgres:// URL, or 'postgres' for --database-url/KLIQ_DATABASE_URL), instead of files.",
+        valueName: "DIR|postgres://…|postgres"))
+    var fromStore: String?
+    @Option(help: ArgumentHelp("With --from-store postgres: the database (also KLIQ_DATABASE_URL).", valueName: "URL")) var databaseURL: String?
+    @Option(help: "With a database: the schema holding the tables. [default: kliq]") var databaseSchema = "kliq"
     @Option(help: "Deliveries in flight at once.") var concurrency = 8
     @Flag(help: "Give every delivery a fresh event id, so the same payloads can be replayed again and again.") var newIds = false
     @Option(help: "Send the whole set this many times.") var `repeat` = 1
@@ -36,7 +42,12 @@ struct ReplayCommand: AsyncParsableCommand {
 
     func run() async throws {
         let secret = try self.secrets.load()[0]
-        let payloads = try self.loadPayloads()
+        let payloads: [(String, [UInt8])]
+        if let database = try self.databaseToReplay() {
+            payloads = try await Self.loadPayloads(database: database, schema: self.databaseSchema)
+        } else {
+            payloads = try self.loadPayloads()
+        }
         guard !payloads.isEmpty else { throw ValidationError("no *.json payloads found in \(self.paths.joined(separator: ", "))") }
         let total = payloads.count * self.repeat
         let tally = Tally()
@@ -95,6 +106,31 @@ struct ReplayCommand: AsyncParsableCommand {
                          ok: response.status.code == 200, latency: ContinuousClock.now - started)
         } catch {
             return .init(outcome: "transport error: \(error)", ok: false, latency: ContinuousClock.now - started)
+        }
+    }
+
+    /// The database `--from-store` names, if it names one.
+    private func databaseToReplay() throws -> String? {
+        guard let source = self.fromStore else { return nil }
+        if source.hasPrefix("postgres://") || source.hasPrefix("postgresql://") { return source }
+        guard source == "postgres" else { return nil }
+        guard let url = self.databaseURL ?? ProcessInfo.processInfo.environment["KLIQ_DATABASE_URL"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+            throw ValidationError("--from-store postgres needs the database: --database-url URL or KLIQ_DATABASE_URL")
+        }
+        return url
+    }
+
+    /// Every stored event's body, in the order they were accepted.
+    private static func loadPayloads(database url: String, schema: String) async throws -> [(String, [UInt8])] {
+        try await StoreLocation.withDatabase(url, schema: schema, migrating: false) { store in
+            var payloads: [(String, [UInt8])] = []
+            var after: UInt64 = 0
+            while true {
+                let page = try await store.eventBodies(after: after, limit: 1000)
+                payloads += page.map { ($0.id, $0.body) }
+                guard let last = page.last, page.count == 1000 else { return payloads }
+                after = last.sequence
+            }
         }
     }
 

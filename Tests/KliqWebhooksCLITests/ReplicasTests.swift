@@ -129,4 +129,52 @@ struct ReplicasTests {
         for replica in replicas { #expect(try await replica.terminate() == 0, "\(replica.errors.suffix(500))") }
         #expect(!replicas.map(\.errors).joined().contains(url.split(separator: ":")[2].split(separator: "@")[0]), "the password reached a log")
     }
+
+    /// A data directory moves into PostgreSQL and back out byte for byte: `import` (twice: the second
+    /// changes nothing), `export`, and `replay --from-store postgres` into a fresh receiver.
+    @Test func dataMovesInAndOutByteForByte() async throws {
+        guard let url = TestPostgres.url() else { return }
+        let schema = TestPostgres.schema()
+        let fixtures = try Fixtures()
+        let environment = ["KLIQ_WEBHOOK_SECRET": self.secret, "KLIQ_DATABASE_URL": url]
+        func run(_ arguments: [String]) async throws -> ServeProcess {
+            let process = try ServeProcess(arguments, environment: environment, workingDirectory: self.dir.path)
+            #expect(try await process.waitForExit() == 0, "\(arguments): \(process.errors)")
+            return process
+        }
+        let files = try ServeProcess(["serve", "--port", "0", "--store", "files", "--data-dir", self.dir.file("source")],
+                                     environment: environment, workingDirectory: self.dir.path)
+        try await files.waitUntilListening()
+        let signer = Signer(secret: self.secret)
+        let all = try fixtures.all()
+        for fixture in all {
+            _ = try await files.client.post("/webhooks/kliq", body: fixture.body, headers: [("X-Kliq-Signature", signer.signature(for: fixture.body))])
+        }
+        #expect(try await files.terminate() == 0)
+
+        let first = try await run(["import", "--from", self.dir.file("source"), "--database-schema", schema])
+        #expect(first.output.contains("imported \(all.count) new events (of \(all.count))"), "\(first.output)")
+        let second = try await run(["import", "--from", self.dir.file("source"), "--database-schema", schema])
+        #expect(second.output.contains("imported 0 new events (of \(all.count)) and 0 job states"), "\(second.output)")
+        _ = try await run(["export", "--to", self.dir.file("exported"), "--database-schema", schema])
+        for name in self.dir.names("source/events") {
+            #expect(self.dir.contents("exported/events/\(name)") == self.dir.contents("source/events/\(name)"), "\(name)")
+        }
+        #expect(self.dir.names("exported/events").count == all.count)
+        for name in self.dir.names("source/jobs") {
+            #expect(self.dir.contents("exported/jobs/\(name)") == self.dir.contents("source/jobs/\(name)"), "\(name)")
+        }
+        let refused = try ServeProcess(["export", "--to", self.dir.file("exported"), "--database-schema", schema], environment: environment,
+                                       workingDirectory: self.dir.path)
+        #expect(try await refused.waitForExit() != 0 && refused.errors.contains("is not empty"))
+
+        let target = try ServeProcess(["serve", "--port", "0", "--store", "files", "--data-dir", self.dir.file("target")],
+                                      environment: environment, workingDirectory: self.dir.path)
+        try await target.waitUntilListening()
+        let replay = try await run(["replay", "--url", "http://127.0.0.1:\(target.port)/webhooks/kliq", "--from-store", "postgres",
+                                    "--database-schema", schema])
+        #expect(replay.output.contains("accepted   \(all.count)"), "\(replay.output)")
+        #expect(try await target.terminate() == 0)
+        #expect(self.dir.names("target/events") == self.dir.names("source/events"))
+    }
 }
