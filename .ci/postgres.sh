@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # A throw-away PostgreSQL cluster on loopback for the tests.
 #   .ci/postgres.sh start DIR   initdb into DIR, start the server on a free 127.0.0.1 port, create the
-#                               database kliq with user kliq (a random password), print its URL
+#                               database kliq with user kliq (a random password), print its URL (and
+#                               write it to DIR/url, mode 0600)
 #   .ci/postgres.sh stop DIR    stop that server (the caller removes DIR)
+#   .ci/postgres.sh start DIR --until-exit PID
+#                               the same, and stop the server and remove DIR once process PID has ended
 # initdb refuses root: as root, the cluster runs as the postgres user.
 set -euo pipefail
 command=${1:?start or stop}
@@ -30,7 +33,14 @@ start)
     -o "-p $port -c listen_addresses=127.0.0.1 -k $dir -c max_connections=300" start >/dev/null \
     || { cat "$dir/server.log" >&2; exit 1; }
   PGPASSWORD=$password "$bindir/psql" -q -h 127.0.0.1 -p "$port" -U kliq -d postgres -c 'CREATE DATABASE kliq' >/dev/null
-  echo "postgres://kliq:$password@127.0.0.1:$port/kliq?sslmode=disable"
+  if [ "${3:-}" = --until-exit ] && [ -n "${4:-}" ]; then
+    # A watcher of its own, detached from the caller's pipes, so the cluster never outlives its user.
+    nohup setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; "$2" stop "$3"; rm -rf "$3"' _ "$4" "$(realpath "$0")" "$dir" \
+      >/dev/null 2>&1 </dev/null &
+  fi
+  url="postgres://kliq:$password@127.0.0.1:$port/kliq?sslmode=disable"
+  ( umask 077; printf '%s\n' "$url" > "$dir/url" )
+  echo "$url"
   ;;
 stop)
   [ -d "$dir/data" ] && "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true

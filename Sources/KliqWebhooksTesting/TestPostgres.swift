@@ -1,5 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
-import Synchronization
 import Testing
 
 /// The PostgreSQL server this package's tests use: `KLIQ_TEST_DATABASE_URL` when set (`.ci/run` starts
@@ -26,29 +28,17 @@ package enum TestPostgres {
     private static let server: Result<String, Reason> = {
         if let url = ProcessInfo.processInfo.environment["KLIQ_TEST_DATABASE_URL"], !url.isEmpty { return .success(url) }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kliq-pg-\(getpid())").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [repository.appendingPathComponent(".ci/postgres.sh").path, "start", directory]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        do { try process.run() } catch { return .failure(Reason(text: "cannot run .ci/postgres.sh: \(error)")) }
-        let url = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        let problem = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, url.hasPrefix("postgres://") else {
+        // Run with system(3), output to files: the server it starts would inherit a pipe, and Foundation's
+        // Process does not always notice its child ending when called off the main thread.
+        let log = directory + ".log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let script = repository.appendingPathComponent(".ci/postgres.sh").path
+        // Stopped (and its directory removed) by a watcher once this process has ended, however it ends.
+        let status = system("/bin/bash '\(script)' start '\(directory)' --until-exit \(getpid()) >/dev/null 2>'\(log)'")
+        let url = ((try? String(contentsOfFile: directory + "/url", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard status == 0, url.hasPrefix("postgres://") else {
+            let problem = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             return .failure(Reason(text: problem.split(separator: "\n").last.map(String.init) ?? "postgres.sh failed"))
-        }
-        startedCluster.withLock { $0 = directory }
-        atexit {
-            guard let directory = startedCluster.withLock({ $0 }) else { return }
-            let stop = Process()
-            stop.executableURL = URL(fileURLWithPath: "/bin/bash")
-            stop.arguments = [TestPostgres.repository.appendingPathComponent(".ci/postgres.sh").path, "stop", directory]
-            try? stop.run()
-            stop.waitUntilExit()
-            try? FileManager.default.removeItem(atPath: directory)
         }
         return .success(url)
     }()
@@ -59,5 +49,4 @@ package enum TestPostgres {
     package static func schema() -> String { "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16) }
 }
 
-private let startedCluster = Mutex<String?>(nil)
 
