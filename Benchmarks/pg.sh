@@ -22,6 +22,7 @@ WORK=$(mktemp -d); MNT="$WORK/mnt"; mkdir -p "$MNT"
 truncate -s 6G "$WORK/fs.img"; mkfs.ext4 -q -F "$WORK/fs.img"; mount -o loop "$WORK/fs.img" "$MNT"
 cleanup() { kill $(jobs -p) 2>/dev/null || true; sleep 1; .ci/postgres.sh stop "$MNT/pg" || true; umount "$MNT" 2>/dev/null || umount -l "$MNT"; rm -rf "$WORK"; }
 trap cleanup EXIT
+chmod 755 "$WORK" "$MNT"   # the postgres user must reach its data directory
 URL=$(.ci/postgres.sh start "$MNT/pg")
 python3 Benchmarks/gen_deliveries.py "$WORK/all.tsv" 240000 --secret "$SECRET" >/dev/null
 cpu_of() { local total=0 t; for pid in "$@"; do t=$(awk '{print $14 + $15}' /proc/$pid/stat 2>/dev/null || echo 0); total=$((total + t)); done; echo $total; }

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// A store in PostgreSQL: several receivers (replicas behind one load balancer, or services that embed
 /// the receiver) on one database behave as one.
@@ -17,8 +18,10 @@ import ServiceLifecycle
 /// - **Claims** take the head of each job's lane with `FOR UPDATE SKIP LOCKED` and set a lease
 ///   (`claimed_by`, `lease_until`, a new `token`): replicas never wait on each other's claims, an expired
 ///   lease is taken over by the next claim, and a settle counts only from the holder of the current token.
-/// - A `cv.job.*` accept that changes a job state sends `NOTIFY` on ``notificationChannel`` with the job
-///   id as payload (never the body): a wake-up hint for waiters on other replicas, who then read the store.
+/// - A `cv.job.*` accept that stores a finished job state (completed, failed) is followed, within 50 ms, by
+///   a `NOTIFY` on ``notificationChannel`` with the job id as payload (never the body): a wake-up hint for
+///   waiters on other replicas, who then read the store. It is batched outside the accept's transaction,
+///   because `NOTIFY` takes a database-wide lock at commit.
 ///
 /// The schema (default `kliq`) holds every object; ``migrate()`` creates or upgrades it under an advisory
 /// lock, so replicas starting together are safe.
@@ -46,6 +49,9 @@ public final class PostgresEventStore: SharedEventStore, Service {
     public let operationTimeout: Duration
     /// How often a waiter reads a job again in case an announcement was lost.
     public let jobPollInterval: Duration
+
+    /// Finished job states waiting to be announced.
+    let announcements = Announcements()
 
     /// The channel job-state changes are announced on (`kliq_jobs` for the default schema).
     public var notificationChannel: String { Self.channel(for: self.schema) }
@@ -90,7 +96,12 @@ public final class PostgresEventStore: SharedEventStore, Service {
     /// Runs the connection pool until the task is cancelled or the service group shuts down.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            await self.client.run()
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.client.run() }
+                group.addTask { await self.announceJobs() }
+                await group.next()
+                group.cancelAll()
+            }
         }
     }
 
@@ -113,15 +124,13 @@ public final class PostgresEventStore: SharedEventStore, Service {
                 status = EXCLUDED.status, updated_at = clock_timestamp()
                 WHERE j.order_key < EXCLUDED.order_key
               RETURNING id
-            ), notified AS (
-              SELECT pg_notify($15, id) FROM job
             ), delivery AS (
               INSERT INTO \(s)deliveries (event_id, sequence, lane, order_key, shelf, entry, unsettled, due_at, bytes)
               SELECT $1, sequence, $10, $11, 'active', $12, $13::text[],
                 array_fill('-infinity'::timestamptz, ARRAY[cardinality($13::text[])]), $14
               FROM new_event WHERE $12::bytea IS NOT NULL
             )
-            SELECT (SELECT sequence FROM new_event), (SELECT count(*) FROM notified)
+            SELECT (SELECT sequence FROM new_event), (SELECT count(*) FROM job)
             """)
         query.binds.append(event.id)
         query.binds.append(event.type.rawValue)
@@ -137,9 +146,11 @@ public final class PostgresEventStore: SharedEventStore, Service {
         query.binds.append(entryBytes.map { ByteBuffer(bytes: $0) })
         query.binds.append(handlers.sorted())
         query.binds.append(Int64(event.rawBody.count))
-        query.binds.append(self.notificationChannel)
         let row = try await self.one(query, "accept")
-        guard let sequence = try row?.decode((Int64?, Int64).self).0 else { return .duplicate }
+        let (sequence, jobChanged) = try row?.decode((Int64?, Int64).self) ?? (nil, Int64(0))
+        // A finished job state is announced after the commit, batched (see `Announcements`).
+        if jobChanged > 0, let job, job.status == .completed || job.status == .failed { self.announcements.add(job.jobId) }
+        guard let sequence else { return .duplicate }
         return .accepted(sequence: UInt64(sequence))
     }
 
@@ -457,7 +468,33 @@ extension PostgresEventStore {
 
 // MARK: - Announcements
 
+/// Job ids whose finished state this process stored, until ``PostgresEventStore/announceJobs()`` sends
+/// them. `NOTIFY` takes a database-wide lock when its transaction commits, so it is kept out of the
+/// accept's transaction and sent for many jobs at once, in one short transaction every 50 ms.
+final class Announcements: Sendable {
+    private let pending = Mutex<Set<String>>([])
+
+    func add(_ jobId: String) { _ = self.pending.withLock { $0.insert(jobId) } }
+
+    func take() -> [String] { self.pending.withLock { pending in defer { pending.removeAll() }; return Array(pending) } }
+}
+
 extension PostgresEventStore {
+    /// Sends the pending announcements every 50 ms until cancelled (then once more). A failure is
+    /// logged and the ids dropped: announcements are hints, and waiters read the store again anyway.
+    func announceJobs() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(50))
+            let ids = self.announcements.take()
+            guard !ids.isEmpty else { continue }
+            do {
+                try await self.run("SELECT pg_notify($1, id) FROM unnest($2::text[]) AS id", [self.notificationChannel, ids], "announce finished jobs")
+            } catch {
+                self.logger.debug("could not announce finished jobs", metadata: ["kliq.error": "\(error)"])
+            }
+        }
+    }
+
     /// Job ids from `NOTIFY` on ``notificationChannel``, on a connection of their own that is opened
     /// again (after a second, doubling up to 30 s) whenever it is lost.
     public func jobChanges() -> AsyncStream<String> {
