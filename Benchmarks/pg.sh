@@ -26,7 +26,14 @@ chmod 755 "$WORK" "$MNT"   # the postgres user must reach its data directory
 URL=$(.ci/postgres.sh start "$MNT/pg")
 python3 Benchmarks/gen_deliveries.py "$WORK/all.tsv" 240000 --secret "$SECRET" >/dev/null
 cpu_of() { local total=0 t; for pid in "$@"; do t=$(awk '{print $14 + $15}' /proc/$pid/stat 2>/dev/null || echo 0); total=$((total + t)); done; echo $total; }
-postgres_cpu() { ps -u postgres -o pid= | while read -r pid; do echo "$pid $(awk '{print $14 + $15}' /proc/$pid/stat 2>/dev/null || echo 0)"; done; }
+# PostgreSQL's CPU so far: the postmaster's own and its reaped children's (cutime, cstime), plus its live
+# children's — a backend that ends moves its time from the second sum to the first, so differences are exact.
+postgres_cpu() {
+  local pm; pm=$(head -1 "$MNT/pg/data/postmaster.pid")
+  local total; total=$(awk '{print $14 + $15 + $16 + $17}' /proc/$pm/stat)
+  for pid in $(ps --ppid "$pm" -o pid=); do total=$((total + $(awk '{print $14 + $15}' /proc/$pid/stat 2>/dev/null || echo 0))); done
+  echo "total $total"
+}
 wait_port() { for _ in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 run=0
 
@@ -73,10 +80,7 @@ for i in range(1, n + 1):
     seconds = max(seconds, float(re.search(r"requests in ([\d.]+)s", text).group(1)))
     value, unit = re.search(r"\s99%\s+([\d.]+)(us|ms|s)", text).groups()
     p99 = max(p99, float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit])
-def table(path):
-    return {line.split()[0]: int(line.split()[1]) for line in open(path) if len(line.split()) == 2}
-b, a = table(f"{work}/pg.before"), table(f"{work}/pg.after")
-pg_ticks = sum(v - b.get(pid, 0) for pid, v in a.items())
+pg_ticks = int(open(f"{work}/pg.after").read().split()[1]) - int(open(f"{work}/pg.before").read().split()[1])
 app = (after - before) * 10000 / max(ok, 1); pg = pg_ticks * 10000 / max(ok, 1)
 print(f"{label:7} {ok / seconds:8.0f} 2xx/s  p99 {p99:7.1f} ms  CPU/2xx: receiver {app:5.0f} µs + PostgreSQL {pg:5.0f} µs = {app + pg:5.0f} µs  non-2xx {non2xx}")
 PY

@@ -76,6 +76,8 @@ public final class PostgresEventStore: SharedEventStore, Service {
         self.logger = logger
         var configuration = configuration
         configuration.options.connectTimeout = .seconds(10)
+        // Unqualified names resolve to the schema, so the hot statements can be prepared once per connection.
+        configuration.options.additionalStartupParameters.append(("search_path", schema))
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
     }
 
@@ -112,42 +114,18 @@ public final class PostgresEventStore: SharedEventStore, Service {
         let entry = handlers.isEmpty ? nil : LedgerEntry(event: event, handlers: handlers, acceptedAt: Timestamp.now().rfc3339)
         let entryBytes = try entry.map(Self.encode)
         let lane = entry.map { $0.jobId.map { "job:" + $0 } ?? "event:" + $0.eventId }
-        var query = PostgresQuery(unsafeSQL: """
-            WITH new_event AS (
-              INSERT INTO \(s)events (id, type, job_id, body, signature) VALUES ($1, $2, $3, $4, $5)
-              ON CONFLICT (id) DO NOTHING
-              RETURNING sequence
-            ), job AS (
-              INSERT INTO \(s)jobs AS j (id, document, order_key, status)
-              SELECT $6::text, $7::bytea, $8::bytea, $9::text WHERE $6::text IS NOT NULL
-              ON CONFLICT (id) DO UPDATE SET document = EXCLUDED.document, order_key = EXCLUDED.order_key,
-                status = EXCLUDED.status, updated_at = clock_timestamp()
-                WHERE j.order_key < EXCLUDED.order_key
-              RETURNING id
-            ), delivery AS (
-              INSERT INTO \(s)deliveries (event_id, sequence, lane, order_key, shelf, entry, unsettled, due_at, bytes)
-              SELECT $1, sequence, $10, $11, 'active', $12, $13::text[],
-                array_fill('-infinity'::timestamptz, ARRAY[cardinality($13::text[])]), $14
-              FROM new_event WHERE $12::bytea IS NOT NULL
-            )
-            SELECT (SELECT sequence FROM new_event), (SELECT count(*) FROM job)
-            """)
-        query.binds.append(event.id)
-        query.binds.append(event.type.rawValue)
-        query.binds.append(event.jobId)
-        query.binds.append(ByteBuffer(bytes: event.rawBody))
-        query.binds.append(event.signature)
-        query.binds.append(job?.jobId)
-        query.binds.append(job.map { ByteBuffer(bytes: $0.bytes) })
-        query.binds.append(job.map { ByteBuffer(bytes: $0.orderKey) })
-        query.binds.append(job?.status.rawValue)
-        query.binds.append(lane)
-        query.binds.append(entry.map { ByteBuffer(bytes: $0.laneOrderKey) })
-        query.binds.append(entryBytes.map { ByteBuffer(bytes: $0) })
-        query.binds.append(handlers.sorted())
-        query.binds.append(Int64(event.rawBody.count))
-        let row = try await self.one(query, "accept")
-        let (sequence, jobChanged) = try row?.decode((Int64?, Int64).self) ?? (nil, Int64(0))
+        let statement = AcceptStatement(
+            event: event, job: job, lane: lane, laneOrderKey: entry.map { $0.laneOrderKey }, entry: entryBytes, handlers: handlers.sorted())
+        let (sequence, jobChanged): (Int64?, Int64)
+        do {
+            (sequence, jobChanged) = try await self.withDeadline("accept") {
+                var result: (Int64?, Int64) = (nil, 0)
+                for try await row in try await self.client.execute(statement, logger: self.logger) { result = row }
+                return result
+            }
+        } catch {
+            throw self.storageError(error, "accept")
+        }
         // A finished job state is announced after the commit, batched (see `Announcements`).
         if jobChanged > 0, let job, job.status == .completed || job.status == .failed { self.announcements.add(job.jobId) }
         guard let sequence else { return .duplicate }
@@ -406,6 +384,62 @@ public final class PostgresEventStore: SharedEventStore, Service {
         try await self.run("DELETE FROM \(s)quarantine WHERE received_at < $1", [cutoff], "prune quarantine")
         return removed
     }
+}
+
+/// The accept, prepared once per connection (unqualified names: each connection's `search_path` is the
+/// store's schema). One statement, so one transaction and one round trip: the event, the job state if
+/// later, and the deliveries.
+struct AcceptStatement: PostgresPreparedStatement {
+    static let name = "kliq_accept_v1"
+    static let sql = """
+        WITH new_event AS (
+          INSERT INTO events (id, type, job_id, body, signature) VALUES ($1, $2, $3, $4, $5)
+          ON CONFLICT (id) DO NOTHING
+          RETURNING sequence
+        ), job AS (
+          INSERT INTO jobs AS j (id, document, order_key, status)
+          SELECT $6::text, $7::bytea, $8::bytea, $9::text WHERE $6::text IS NOT NULL
+          ON CONFLICT (id) DO UPDATE SET document = EXCLUDED.document, order_key = EXCLUDED.order_key,
+            status = EXCLUDED.status, updated_at = clock_timestamp()
+            WHERE j.order_key < EXCLUDED.order_key
+          RETURNING id
+        ), delivery AS (
+          INSERT INTO deliveries (event_id, sequence, lane, order_key, shelf, entry, unsettled, due_at, bytes)
+          SELECT $1, sequence, $10, $11, 'active', $12, $13::text[],
+            array_fill('-infinity'::timestamptz, ARRAY[cardinality($13::text[])]), $14
+          FROM new_event WHERE $12::bytea IS NOT NULL
+        )
+        SELECT (SELECT sequence FROM new_event), (SELECT count(*) FROM job)
+        """
+    typealias Row = (Int64?, Int64)
+
+    var event: Event
+    var job: JobRecord?
+    var lane: String?
+    var laneOrderKey: [UInt8]?
+    var entry: [UInt8]?
+    var handlers: [String]
+
+    func makeBindings() throws -> PostgresBindings {
+        var binds = PostgresBindings(capacity: 14)
+        binds.append(self.event.id)
+        binds.append(self.event.type.rawValue)
+        binds.append(self.event.jobId)
+        binds.append(ByteBuffer(bytes: self.event.rawBody))
+        binds.append(self.event.signature)
+        binds.append(self.job?.jobId)
+        binds.append(self.job.map { ByteBuffer(bytes: $0.bytes) })
+        binds.append(self.job.map { ByteBuffer(bytes: $0.orderKey) })
+        binds.append(self.job?.status.rawValue)
+        binds.append(self.lane)
+        binds.append(self.laneOrderKey.map { ByteBuffer(bytes: $0) })
+        binds.append(self.entry.map { ByteBuffer(bytes: $0) })
+        binds.append(self.handlers)
+        binds.append(Int64(self.event.rawBody.count))
+        return binds
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }
 
 // MARK: - Moving data in and out
