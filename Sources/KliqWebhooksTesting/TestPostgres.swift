@@ -50,3 +50,14 @@ package enum TestPostgres {
 }
 
 
+
+/// Starts `process`. (One place for the tests to start processes; waiting for one is done by polling
+/// `isRunning`, never `waitUntilExit()`, which spins a run loop on whatever thread calls it.)
+package func launch(_ process: Process) throws {
+    try process.run()
+}
+
+/// Waits, by polling, until `process` has ended.
+package func waitForEnd(of process: Process) {
+    while process.isRunning { usleep(10_000) }
+}

@@ -37,14 +37,14 @@ struct NginxIntegrationTests {
         if let stdin {
             let input = Pipe()
             process.standardInput = input
-            try process.run()
+            try launch(process)
             input.fileHandleForWriting.write(Data(stdin))
             try input.fileHandleForWriting.close()
         } else {
-            try process.run()
+            try launch(process)
         }
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        waitForEnd(of: process)
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
@@ -129,12 +129,12 @@ struct NginxIntegrationTests {
         server.executableURL = URL(fileURLWithPath: nginx)
         server.arguments = ["-c", self.dir.file("nginx.conf")]
         server.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: self.dir.file("nginx-main.log")))
-        try server.run()
+        try launch(server)
         defer {
             // SIGKILL: nginx in single-process mode keeps the signal mask it inherits, in which a test
             // runner's thread may block SIGTERM.
             kill(server.processIdentifier, SIGKILL)
-            server.waitUntilExit()
+            waitForEnd(of: server)
         }
         let base = "https://127.0.0.1:\(https)"
         // curl from 127.0.0.2: nginx sees that client; serve sees nginx (127.0.0.1, trusted).

@@ -152,7 +152,7 @@ struct ProductionTests {
              "--exec", "test -e \(failOnce) || { touch \(failOnce); exit 1; }"],
             environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
         try await serve.waitUntilListening()
-        let metrics = RawHTTPClient(port: try self.metricsPort(serve))
+        let metrics = RawHTTPClient(port: try await self.metricsPort(serve))
         let body = try self.fixtures.load("cv.job.completed.shelf-detection-v2").body
         let headers = [("X-Kliq-Signature", self.signer.signature(for: body))]
         #expect(try await serve.client.post("/webhooks/kliq", body: body, headers: headers).status == 200)
@@ -325,11 +325,17 @@ struct ProductionTests {
         }
     }
 
-    func metricsPort(_ serve: ServeProcess) throws -> Int {
-        guard let line = serve.output.split(separator: "\n").first(where: { $0.contains("metrics at http://") }),
-              let match = line.firstMatch(of: /:(\d+)\/metrics/), let port = Int(match.1) else {
-            throw ServeProcess.Failure("no metrics line in: \(serve.output)")
+    /// The metrics port from serve's "metrics at" line, which the metrics listener prints when it has
+    /// bound — possibly a moment after the webhook listener's line.
+    func metricsPort(_ serve: ServeProcess) async throws -> Int {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            if let line = serve.output.split(separator: "\n").first(where: { $0.contains("metrics at http://") }),
+               let match = line.firstMatch(of: /:(\d+)\/metrics/), let port = Int(match.1) {
+                return port
+            }
+            guard ContinuousClock.now < deadline else { throw ServeProcess.Failure("no metrics line in: \(serve.output)") }
+            try await Task.sleep(for: .milliseconds(50))
         }
-        return port
     }
 }

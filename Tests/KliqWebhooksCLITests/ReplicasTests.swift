@@ -99,9 +99,13 @@ struct ReplicasTests {
 
         let answers = load.outcomes.withLock { $0 }
         #expect(answers.count == ids.count, "every event was acknowledged")
+        // Never two `accepted` for one id. None at all only where the accepting replica was killed
+        // before its answer left (the retry then finds a duplicate): at most one per delivery in flight.
         for id in ids {
-            #expect(answers[id]?.filter { $0 == "accepted" }.count == 1, "\(id): \(answers[id] ?? [])")
+            #expect((answers[id]?.filter { $0 == "accepted" }.count ?? 0) <= 1, "\(id): \(answers[id] ?? [])")
         }
+        let unanswered = ids.filter { answers[$0]?.contains("accepted") != true }
+        #expect(unanswered.count <= 12, "accepted by nobody: \(unanswered)")
 
         let waitBody = self.body("evt_wait", job: "job_wait", minute: 30, status: "completed")
         try await load.deliver(waitBody, id: "evt_wait", first: 2)

@@ -30,7 +30,7 @@ final class ServeProcess: @unchecked Sendable {
         self.process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory)
         self.process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: self.stdout))
         self.process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: self.stderr))
-        try self.process.run()
+        try launch(self.process)
     }
 
     /// Waits for the listening line and returns the bound port.

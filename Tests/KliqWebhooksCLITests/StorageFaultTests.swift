@@ -15,8 +15,8 @@ struct StorageFaultTests {
         mount.executableURL = URL(fileURLWithPath: "/bin/mount")
         mount.arguments = ["-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs", path]
         mount.standardError = FileHandle.nullDevice
-        do { try mount.run() } catch { return "cannot run mount: \(error)" }
-        mount.waitUntilExit()
+        do { try launch(mount) } catch { return "cannot run mount: \(error)" }
+        waitForEnd(of: mount)
         return mount.terminationStatus == 0 ? nil : "mount -t tmpfs failed (status \(mount.terminationStatus)); not root or no CAP_SYS_ADMIN"
     }
 
@@ -24,8 +24,8 @@ struct StorageFaultTests {
         let umount = Process()
         umount.executableURL = URL(fileURLWithPath: "/bin/umount")
         umount.arguments = ["-l", path]
-        try? umount.run()
-        umount.waitUntilExit()
+        try? launch(umount)
+        waitForEnd(of: umount)
     }
 
     /// Fills the file system holding `path` until it refuses to take more.

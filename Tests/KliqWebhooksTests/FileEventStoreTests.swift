@@ -59,8 +59,8 @@ struct FileEventStoreTests {
             while !stop.load(ordering: .relaxed) {
                 let child = Process()
                 child.executableURL = URL(fileURLWithPath: "/bin/true")
-                try? child.run()
-                child.waitUntilExit()
+                try? launch(child)
+                waitForEnd(of: child)
             }
         }
         spawner.start()
