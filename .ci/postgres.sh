@@ -4,6 +4,7 @@
 #                               database kliq with user kliq (a random password), print its URL (and
 #                               write it to DIR/url, mode 0600)
 #   .ci/postgres.sh stop DIR    stop that server (the caller removes DIR)
+#   .ci/postgres.sh restart DIR stop it (fast: connections are cut) and start it again on its port
 #   .ci/postgres.sh start DIR --until-exit PID
 #                               the same, and stop the server and remove DIR once process PID has ended
 # initdb refuses root: as root, the cluster runs as the postgres user.
@@ -41,6 +42,9 @@ start)
   url="postgres://kliq:$password@127.0.0.1:$port/kliq?sslmode=disable"
   ( umask 077; printf '%s\n' "$url" > "$dir/url" )
   echo "$url"
+  ;;
+restart)
+  "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w -t 60 restart >/dev/null
   ;;
 stop)
   [ -d "$dir/data" ] && "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true

@@ -45,6 +45,24 @@ package enum TestPostgres {
 
     struct Reason: Error { var text: String }
 
+    /// A cluster of the test's own (for tests that restart the server), stopped when this process ends.
+    /// - Returns: its URL and directory, or `nil` when none can be started (recorded as an issue).
+    package static func ownCluster() -> (url: String, directory: String)? {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kliq-pg-own-\(UUID().uuidString.prefix(8))").path
+        let script = repository.appendingPathComponent(".ci/postgres.sh").path
+        let status = system("/bin/bash '\(script)' start '\(directory)' --until-exit \(getpid()) >/dev/null 2>&1")
+        guard status == 0, let url = try? String(contentsOfFile: directory + "/url", encoding: .utf8) else {
+            Issue.record("could not start a PostgreSQL cluster of the test's own")
+            return nil
+        }
+        return (url.trimmingCharacters(in: .whitespacesAndNewlines), directory)
+    }
+
+    /// Restarts a cluster from ``ownCluster()`` (fast shutdown: every connection is cut). - Returns: success.
+    package static func restart(_ directory: String) -> Bool {
+        system("/bin/bash '\(repository.appendingPathComponent(".ci/postgres.sh").path)' restart '\(directory)' >/dev/null 2>&1") == 0
+    }
+
     /// A fresh schema name.
     package static func schema() -> String { "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16) }
 }

@@ -15,6 +15,8 @@ struct ReplicasTests {
     let dir = TemporaryDirectory()
     let secret = "whsec_replicas_e2e"
 
+    final class Count: Sendable { let value = Atomic<Int>(0) }
+
     /// What the load's tasks share.
     final class Load: Sendable {
         let ports: Mutex<[Int]>
@@ -180,5 +182,75 @@ struct ReplicasTests {
         #expect(replay.output.contains("accepted   \(all.count)"), "\(replay.output)")
         #expect(try await target.terminate() == 0)
         #expect(self.dir.names("target/events") == self.dir.names("source/events"))
+    }
+
+    /// The database restarted under load (every connection cut): deliveries in that moment get `503`
+    /// and are retried, as KLIQ does; every acknowledged one is in the database afterwards, and serve
+    /// carries on without a restart of its own.
+    @Test func aDatabaseRestartUnderLoadLosesNothingAcknowledged() async throws {
+        guard TestPostgres.url() != nil, let cluster = TestPostgres.ownCluster() else { return }
+        let environment = ["KLIQ_WEBHOOK_SECRET": self.secret, "KLIQ_DATABASE_URL": cluster.url]
+        let serve = try ServeProcess(["serve", "--port", "0", "--shutdown-grace", "3", "--log-level", "debug"], environment: environment, workingDirectory: self.dir.path)
+        try await serve.waitUntilListening()
+        let load = Load([serve], secret: self.secret)
+        load.ports.withLock { $0 = [serve.port, serve.port, serve.port] }
+        let refusals = Count()
+        let ids = (0..<400).map { "evt_restart_\($0)" }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    for (index, id) in ids.enumerated() where index % 4 == worker {
+                        let body = self.body(id, job: "job_restart_\(index % 40)", minute: index / 40, status: "processing")
+                        // Until acknowledged: a 503 (or a refused connection) is retried, as KLIQ would.
+                        for _ in 0..<300 {
+                            if let response = try? await RawHTTPClient(port: serve.port, timeout: 15).post(
+                                "/webhooks/kliq", body: body, headers: [("X-Kliq-Signature", load.signer.signature(for: body))]),
+                                response.status == 200
+                            {
+                                load.sent.add(1, ordering: .relaxed)
+                                break
+                            }
+                            refusals.value.add(1, ordering: .relaxed)
+                            try await Task.sleep(for: .milliseconds(100))
+                        }
+                    }
+                }
+            }
+            group.addTask {
+                while load.sent.load(ordering: .relaxed) < 100 { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(TestPostgres.restart(cluster.directory), "pg_ctl restart failed")
+            }
+            try await group.waitForAll()
+        }
+        #expect(load.sent.load(ordering: .relaxed) == ids.count, "every delivery was acknowledged in the end")
+        // (Deliveries arriving while the server restarts either wait for a connection — the accept's
+        // deadline is 10 s — or get `503` and are retried: \(refusals) of them here.)
+        print("database restart under load: \(refusals.value.load(ordering: .relaxed)) deliveries refused and retried")
+        let listed = try ServeProcess(["events", "list", "--accepted", "--limit", "1000", "--json"], environment: environment,
+                                      workingDirectory: self.dir.path)
+        #expect(try await listed.waitForExit() == 0)
+        let stored = Set(listed.output.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["id"] as? String
+        })
+        #expect(Set(ids).subtracting(stored).isEmpty, "acknowledged but not stored: \(Set(ids).subtracting(stored).sorted().prefix(5))")
+        let status = try await serve.terminate(timeout: .seconds(20))
+        #expect(status == 0, "\(serve.errors.split(separator: "\n").suffix(15).joined(separator: "\n"))")
+    }
+
+    /// A schema migrated by a newer version is refused at start with one line (exit 1), not used.
+    @Test func aSchemaFromANewerVersionIsRefusedWithOneLine() async throws {
+        guard let url = TestPostgres.url() else { return }
+        let schema = TestPostgres.schema()
+        let environment = ["KLIQ_WEBHOOK_SECRET": self.secret, "KLIQ_DATABASE_URL": url]
+        let migrate = try ServeProcess(["migrate", "--database-schema", schema], environment: environment, workingDirectory: self.dir.path)
+        #expect(try await migrate.waitForExit() == 0)
+        #expect(migrate.output.contains("schema \(schema): version 1 (was 0)"), "\(migrate.output)")
+        let psql = "/bin/sh -c \"psql '\(url.split(separator: "?")[0])' -q -c 'INSERT INTO \(schema).schema_migrations (version) VALUES (99)'\""
+        #expect(system(psql) == 0)
+        let serve = try ServeProcess(["serve", "--port", "0", "--database-schema", schema], environment: environment, workingDirectory: self.dir.path)
+        #expect(try await serve.waitForExit() == 1)
+        #expect(serve.errors.split(separator: "\n").filter { $0.hasPrefix("kliq-webhooks:") }.count == 1)
+        #expect(serve.errors.contains("schema \(schema) is at version 99, newer than this kliq-webhooks knows (1)"), "\(serve.errors)")
+        #expect(!serve.output.contains("listening"))
     }
 }
