@@ -500,6 +500,51 @@ extension PostgresEventStore {
     }
 }
 
+/// The first of a piece of work and its deadline to finish resumes the caller; the other is ignored.
+final class Race<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var early: Result<T, any Error>?
+        var finished = false
+        var onEnd: [@Sendable () -> Void] = []
+    }
+
+    private let state = Mutex(State())
+
+    func start(_ continuation: CheckedContinuation<T, any Error>) {
+        let early = self.state.withLock { state -> Result<T, any Error>? in
+            if state.early == nil { state.continuation = continuation }
+            return state.early
+        }
+        if let early { continuation.resume(with: early) }
+    }
+
+    /// Runs `action` when the race is decided (at once if it is).
+    func onEnd(_ action: @escaping @Sendable () -> Void) {
+        let now = self.state.withLock { state -> Bool in
+            if !state.finished { state.onEnd.append(action) }
+            return state.finished
+        }
+        if now { action() }
+    }
+
+    /// Resumes the caller with `result` unless something already did. - Returns: whether this did.
+    @discardableResult
+    func finish(_ result: Result<T, any Error>) -> Bool {
+        let decided = self.state.withLock { state -> (CheckedContinuation<T, any Error>?, [@Sendable () -> Void])? in
+            guard !state.finished else { return nil }
+            state.finished = true
+            if state.continuation == nil { state.early = result }
+            defer { state.continuation = nil; state.onEnd = [] }
+            return (state.continuation, state.onEnd)
+        }
+        guard let (continuation, actions) = decided else { return false }
+        continuation?.resume(with: result)
+        for action in actions { action() }
+        return true
+    }
+}
+
 // MARK: - Announcements
 
 /// Job ids whose finished state this process stored, until ``PostgresEventStore/announceJobs()`` sends
@@ -586,18 +631,27 @@ extension PostgresEventStore {
         }
     }
 
-    /// Runs `work`, or fails with `storage_unavailable` once ``operationTimeout`` has passed (the work is
-    /// cancelled: a query waiting for a connection gives up its place).
+    /// Runs `work`, or fails with `storage_unavailable` once ``operationTimeout`` has passed. The work
+    /// is then cancelled, but not waited for: a query stuck on a connection the server dropped (seen
+    /// when PostgreSQL restarts under load) may not end at once, and the caller must not wait with it.
     func withDeadline<T: Sendable>(_ what: String, timeout: Duration? = nil, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
         let timeout = timeout ?? self.operationTimeout
-        return try await withThrowingTaskGroup(of: T.self) { group in
-            group.addTask { try await work() }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                throw WebhookError(.storageUnavailable, "PostgreSQL: cannot \(what): no answer within \(timeout) (is the database reachable?)")
+        let race = Race<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                race.start(continuation)
+                let worker = Task {
+                    do { race.finish(.success(try await work())) } catch { race.finish(.failure(error)) }
+                }
+                let timer = Task {
+                    try? await Task.sleep(for: timeout)
+                    race.finish(.failure(WebhookError(.storageUnavailable, "PostgreSQL: cannot \(what): no answer within \(timeout) (is the database reachable?)")))
+                }
+                // Whichever way it ends, the other side stops (cancelling a finished task does nothing).
+                race.onEnd { worker.cancel(); timer.cancel() }
             }
-            defer { group.cancelAll() }
-            return try await group.next()!
+        } onCancel: {
+            race.finish(.failure(CancellationError()))
         }
     }
 

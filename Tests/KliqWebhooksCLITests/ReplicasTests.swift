@@ -185,12 +185,13 @@ struct ReplicasTests {
     }
 
     /// The database restarted under load (every connection cut): deliveries in that moment get `503`
-    /// and are retried, as KLIQ does; every acknowledged one is in the database afterwards, and serve
-    /// carries on without a restart of its own.
+    /// and are retried, as KLIQ does; every acknowledged one is in the database afterwards, serve
+    /// carries on without a restart of its own, and SIGTERM still drains and exits 0 (a query stuck on
+    /// a dropped connection once held shutdown until ServiceLifecycle's cancellation timeout crashed it).
     @Test func aDatabaseRestartUnderLoadLosesNothingAcknowledged() async throws {
         guard TestPostgres.url() != nil, let cluster = TestPostgres.ownCluster() else { return }
         let environment = ["KLIQ_WEBHOOK_SECRET": self.secret, "KLIQ_DATABASE_URL": cluster.url]
-        let serve = try ServeProcess(["serve", "--port", "0", "--shutdown-grace", "3", "--log-level", "debug"], environment: environment, workingDirectory: self.dir.path)
+        let serve = try ServeProcess(["serve", "--port", "0"], environment: environment, workingDirectory: self.dir.path)
         try await serve.waitUntilListening()
         let load = Load([serve], secret: self.secret)
         load.ports.withLock { $0 = [serve.port, serve.port, serve.port] }
@@ -233,7 +234,7 @@ struct ReplicasTests {
             (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["id"] as? String
         })
         #expect(Set(ids).subtracting(stored).isEmpty, "acknowledged but not stored: \(Set(ids).subtracting(stored).sorted().prefix(5))")
-        let status = try await serve.terminate(timeout: .seconds(20))
+        let status = try await serve.terminate(timeout: .seconds(40))
         #expect(status == 0, "\(serve.errors.split(separator: "\n").suffix(15).joined(separator: "\n"))")
     }
 
