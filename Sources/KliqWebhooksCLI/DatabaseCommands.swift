@@ -10,7 +10,7 @@ struct DatabaseOptions: ParsableArguments {
     @Option(help: "The schema holding the tables. [default: kliq]") var databaseSchema = "kliq"
 
     func url() throws -> String {
-        guard let url = self.databaseURL ?? ProcessInfo.processInfo.environment["KLIQ_DATABASE_URL"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+        guard let url = StoreLocation.databaseURL(self.databaseURL) else {
             throw ValidationError("name the database: --database-url URL or KLIQ_DATABASE_URL")
         }
         return url

@@ -114,7 +114,7 @@ struct ReplayCommand: AsyncParsableCommand {
         guard let source = self.fromStore else { return nil }
         if source.hasPrefix("postgres://") || source.hasPrefix("postgresql://") { return source }
         guard source == "postgres" else { return nil }
-        guard let url = self.databaseURL ?? ProcessInfo.processInfo.environment["KLIQ_DATABASE_URL"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+        guard let url = StoreLocation.databaseURL(self.databaseURL) else {
             throw ValidationError("--from-store postgres needs the database: --database-url URL or KLIQ_DATABASE_URL")
         }
         return url

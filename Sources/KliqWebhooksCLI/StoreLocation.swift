@@ -21,8 +21,12 @@ struct StoreLocation: ParsableArguments {
     /// The database URL from the flag or the environment, when the store is PostgreSQL.
     var databaseText: String? {
         guard self.store != "files" else { return nil }
-        let url = self.databaseURL ?? ProcessInfo.processInfo.environment["KLIQ_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
-        return url
+        return Self.databaseURL(self.databaseURL)
+    }
+
+    /// The database URL given as a flag, else `KLIQ_DATABASE_URL` (when set and not empty).
+    static func databaseURL(_ flag: String?) -> String? {
+        flag ?? ProcessInfo.processInfo.environment["KLIQ_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// Runs `body` against the store, reporting a failure as one line (exit 1).

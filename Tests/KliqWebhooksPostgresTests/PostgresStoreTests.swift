@@ -157,6 +157,40 @@ struct PostgresReplicaTests {
         }
     }
 
+    /// The listening connection comes back after the database restarts (every connection cut): a
+    /// waiter is then still released by another replica's write through NOTIFY, not the slow re-read.
+    @Test func announcementsResumeAfterTheDatabaseRestarts() async throws {
+        guard TestPostgres.url() != nil, let cluster = TestPostgres.ownCluster() else { return }
+        let stores = RunningStores()
+        defer { stores.stopAll() }
+        let a = Receiver(verifier: try SignatureVerifier(secrets: [Secret(Self.secret)]), store: try await stores.open(cluster.url, schema: "kliq"),
+                         logger: quietLogger)
+        let b = Receiver(verifier: try SignatureVerifier(secrets: [Secret(Self.secret)]),
+                         store: try await stores.open(cluster.url, schema: "kliq", jobPollInterval: .seconds(60)), logger: quietLogger)
+        let group = ServiceGroup(configuration: .init(services: [a, b], logger: quietLogger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(TestPostgres.restart(cluster.directory))
+            // The listener notices the lost connection and listens again (after a second's pause).
+            try await Task.sleep(for: .seconds(3))
+            let started = ContinuousClock.now
+            async let job = b.waitForCompletion(jobId: "job_after_restart", timeout: .seconds(30))
+            try await Task.sleep(for: .milliseconds(300))
+            let body = Self.body("evt_after_restart", job: "job_after_restart", minute: 2)
+            var outcome: Outcome?
+            for _ in 0..<50 where outcome == nil {  // the first accept may meet a connection the restart cut
+                outcome = try? await a.receive(body: body, signature: Self.signer.signature(for: body)).outcome
+                if outcome == nil { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(outcome == .accepted)
+            #expect(try await job.status == .completed)
+            #expect(ContinuousClock.now - started < .seconds(15), "released by the announcement, not the minute-long re-read")
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
     @Test func anUnreachableDatabaseFailsFastAndNeverShowsThePassword() async throws {
         let password = "hunter2-unreachable-secret"
         let stores = RunningStores()

@@ -68,6 +68,13 @@ public struct LedgerEntry: Sendable, Hashable, Codable {
     /// kept none: such events are signed again with the first configured secret when dispatched.
     public var signature: String?
 
+    /// The entry as stored: JSON with sorted keys (the files store adds a newline).
+    package func encodedJSON() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(self))
+    }
+
     /// A byte string that sorts as this event's place in its job's order (its timestamp, undated after
     /// dated; ties broken by the sequence number, kept apart): for a database's `ORDER BY`.
     package var laneOrderKey: [UInt8] {

@@ -79,7 +79,7 @@ package struct DataDirectory: Sendable {
         guard faccessat(index, EventIndex.marker, F_OK, 0) == 0 else { return nil }
         let events = try FileSystem.openDirectory(self.path + "/events", create: false)
         defer { close(events) }
-        return try EventIndex.page(index: index, events: events, after: after, matching: filter, limit: limit, scanLimit: max(4 * limit, 1000))
+        return try EventIndex.page(index: index, events: events, after: after, matching: filter, limit: limit)
     }
 
     /// Every stored job document.

@@ -110,9 +110,11 @@ final class EventIndex: Sendable {
         return entries.values.filter { !withdrawn.contains($0.sequence) }.sorted { $0.sequence < $1.sequence }
     }
 
-    /// A page of ``EventStore/events(after:matching:limit:)``, reading at most `scanLimit` event files.
-    static func page(index: Int32, events: Int32, after: UInt64, matching filter: EventFilter, limit: Int, scanLimit: Int) throws -> EventPage {
+    /// A page of ``EventStore/events(after:matching:limit:)``, reading at most `scanLimit` event files
+    /// (by default 1,000, or four times `limit`).
+    static func page(index: Int32, events: Int32, after: UInt64, matching filter: EventFilter, limit: Int, scanLimit: Int? = nil) throws -> EventPage {
         let limit = max(limit, 1)
+        let scanLimit = scanLimit ?? max(4 * limit, 1000)
         let first = after / Self.bucketSize * Self.bucketSize
         let buckets = FileSystem.list(at: index).filter { $0.hasSuffix(".log") && $0 >= Self.bucketName(of: first) }.sorted()
         var page: [EventSummary] = []

@@ -119,9 +119,7 @@ extension FileEventStore {
     }
 
     static func encode(_ entry: LedgerEntry) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(entry)) + [0x0A]
+        try entry.encodedJSON() + [0x0A]
     }
 
 }

@@ -172,8 +172,7 @@ public final class FileEventStore: EventStore {
 
     public func events(after: UInt64, matching filter: EventFilter, limit: Int) async throws -> EventPage {
         try await self.io {
-            try EventIndex.page(index: self.dirs.index, events: self.dirs.events, after: after, matching: filter, limit: limit,
-                                scanLimit: max(4 * limit, 1000))
+            try EventIndex.page(index: self.dirs.index, events: self.dirs.events, after: after, matching: filter, limit: limit)
         }
     }
 
