@@ -57,7 +57,20 @@ extension PostgresEventStore {
                 )
                 """,
                 "CREATE TABLE \(s)tracked_jobs (job_id text COLLATE \"C\" PRIMARY KEY, tracked_at timestamptz NOT NULL DEFAULT clock_timestamp())",
-            ]
+            ],
+            // 2: the polling fallback. Which source (`webhook` or `poll`) brought a job's first final
+            // state, so the other one's does not reach handlers again; states polled by
+            // `jobs reconcile`, waiting for a running receiver to store and dispatch them.
+            [
+                "ALTER TABLE \(s)jobs ADD COLUMN final_from text CHECK (final_from IN ('webhook', 'poll'))",
+                "UPDATE \(s)jobs SET final_from = 'webhook' WHERE status IN ('completed', 'failed')",
+                """
+                CREATE TABLE \(s)polled_inbox (
+                  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body bytea NOT NULL,
+                  submitted_at timestamptz NOT NULL DEFAULT clock_timestamp()
+                )
+                """,
+            ],
         ]
     }
 

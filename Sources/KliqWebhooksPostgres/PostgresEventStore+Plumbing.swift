@@ -9,26 +9,34 @@ import Synchronization
 /// store's schema). One statement, so one transaction and one round trip: the event, the job state if
 /// later, and the deliveries.
 struct AcceptStatement: PostgresPreparedStatement {
-    static let name = "kliq_accept_v1"
+    static let name = "kliq_accept_v2"
+    /// `$15` is the source of a final state (`webhook`/`poll`), else NULL. For a final state the job row
+    /// is always updated — its `final_from` keeps the first source — so the row lock, which a
+    /// concurrent accept of the same job waits for, decides whether this one gets deliveries.
     static let sql = """
         WITH new_event AS (
           INSERT INTO events (id, type, job_id, body, signature) VALUES ($1, $2, $3, $4, $5)
           ON CONFLICT (id) DO NOTHING
           RETURNING sequence
         ), job AS (
-          INSERT INTO jobs AS j (id, document, order_key, status)
-          SELECT $6::text, $7::bytea, $8::bytea, $9::text WHERE $6::text IS NOT NULL
-          ON CONFLICT (id) DO UPDATE SET document = EXCLUDED.document, order_key = EXCLUDED.order_key,
-            status = EXCLUDED.status, updated_at = clock_timestamp()
-            WHERE j.order_key < EXCLUDED.order_key
-          RETURNING id
+          INSERT INTO jobs AS j (id, document, order_key, status, final_from)
+          SELECT $6::text, $7::bytea, $8::bytea, $9::text, $15::text WHERE $6::text IS NOT NULL
+          ON CONFLICT (id) DO UPDATE SET
+            document = CASE WHEN j.order_key < EXCLUDED.order_key THEN EXCLUDED.document ELSE j.document END,
+            status = CASE WHEN j.order_key < EXCLUDED.order_key THEN EXCLUDED.status ELSE j.status END,
+            updated_at = CASE WHEN j.order_key < EXCLUDED.order_key THEN clock_timestamp() ELSE j.updated_at END,
+            order_key = greatest(j.order_key, EXCLUDED.order_key),
+            final_from = coalesce(j.final_from, EXCLUDED.final_from)
+            WHERE j.order_key < EXCLUDED.order_key OR EXCLUDED.final_from IS NOT NULL
+          RETURNING id, final_from, order_key = $8::bytea AS applied
         ), delivery AS (
           INSERT INTO deliveries (event_id, sequence, lane, order_key, shelf, entry, unsettled, due_at, bytes)
           SELECT $1, sequence, $10, $11, 'active', $12, $13::text[],
             array_fill('-infinity'::timestamptz, ARRAY[cardinality($13::text[])]), $14
           FROM new_event WHERE $12::bytea IS NOT NULL
+            AND ($15::text IS NULL OR (SELECT final_from FROM job) IS NOT DISTINCT FROM $15::text)
         )
-        SELECT (SELECT sequence FROM new_event), (SELECT count(*) FROM job)
+        SELECT (SELECT sequence FROM new_event), (SELECT count(*) FROM job WHERE applied)
         """
     typealias Row = (Int64?, Int64)
 
@@ -40,7 +48,7 @@ struct AcceptStatement: PostgresPreparedStatement {
     var handlers: [String]
 
     func makeBindings() throws -> PostgresBindings {
-        var binds = PostgresBindings(capacity: 14)
+        var binds = PostgresBindings(capacity: 15)
         binds.append(self.event.id)
         binds.append(self.event.type.rawValue)
         binds.append(self.event.jobId)
@@ -55,6 +63,7 @@ struct AcceptStatement: PostgresPreparedStatement {
         binds.append(self.entry.map { ByteBuffer(bytes: $0) })
         binds.append(self.handlers)
         binds.append(Int64(self.event.rawBody.count))
+        binds.append(self.job.flatMap { $0.status.isTerminal ? ($0.fromPoll ? "poll" : "webhook") : nil })
         return binds
     }
 

@@ -53,12 +53,14 @@ extension PostgresEventStore {
         }
         let row = try await self.one(
             """
-            INSERT INTO \(s)jobs AS j (id, document, order_key, status) VALUES ($1, $2, $3, $4)
-            ON CONFLICT (id) DO UPDATE SET document = EXCLUDED.document, order_key = EXCLUDED.order_key, status = EXCLUDED.status
+            INSERT INTO \(s)jobs AS j (id, document, order_key, status, final_from) VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (id) DO UPDATE SET document = EXCLUDED.document, order_key = EXCLUDED.order_key, status = EXCLUDED.status,
+                final_from = coalesce(j.final_from, EXCLUDED.final_from)
               WHERE j.order_key < EXCLUDED.order_key
             RETURNING 1
             """,
-            [job.id, ByteBuffer(bytes: document), ByteBuffer(bytes: order.key), job.status.rawValue], "import a job")
+            [job.id, ByteBuffer(bytes: document), ByteBuffer(bytes: order.key), job.status.rawValue,
+             job.isFinished ? (json["source"]?.stringValue == Event.pollSource ? "poll" : "webhook") : nil], "import a job")
         return row != nil
     }
 }

@@ -341,9 +341,14 @@ public final class PostgresEventStore: SharedEventStore, Service {
         try await self.run("DELETE FROM \(s)tracked_jobs WHERE job_id = $1", [jobId], "untrack")
     }
 
-    public func trackedJobs(after cursor: String?, limit: Int) async throws -> [String] {
-        try await self.all("SELECT job_id FROM \(s)tracked_jobs WHERE job_id > $1 ORDER BY job_id LIMIT $2", [cursor ?? "", Int64(limit)], "list tracked jobs")
-            .map { try $0.decode(String.self) }
+    public func trackedJobs(after cursor: String?, limit: Int) async throws -> [TrackedJob] {
+        try await self.all(
+            "SELECT job_id, tracked_at FROM \(s)tracked_jobs WHERE job_id > $1 ORDER BY job_id LIMIT $2", [cursor ?? "", Int64(limit)],
+            "list tracked jobs"
+        ).map { row in
+            let (id, at) = try row.decode((String, Date).self)
+            return TrackedJob(jobId: id, trackedAt: at)
+        }
     }
 
     public func checkHealth() async throws {

@@ -8,14 +8,62 @@ import KliqWebhooks
 /// The checks of what a store lists and forgets: tracked jobs, job states, events by sequence number, pruning.
 extension EventStoreConformance {
     static func tracking(_ c: inout Context, _ reopen: (@Sendable (any EventStore) async throws -> any EventStore)?) async throws {
-        for id in ["job_t3", "job_t1", "job t/2", "job_t1"] { try await c.store.track(jobId: id) }
+        let before = Date().addingTimeInterval(-1)
+        for id in ["job_t3", "job_t1", "job t/2"] { try await c.store.track(jobId: id) }
+        let first = try await c.store.trackedJobs(after: nil, limit: 10)
+        try await Task.sleep(for: .milliseconds(1100))
+        try await c.store.track(jobId: "job_t1")
         let tracked = try await c.store.trackedJobs(after: nil, limit: 10)
-        try c.expect(tracked == ["job t/2", "job_t1", "job_t3"], "tracked: \(tracked)")
-        try c.expect(try await c.store.trackedJobs(after: "job_t1", limit: 10) == ["job_t3"], "after a cursor")
+        try c.expect(tracked.map(\.jobId) == ["job t/2", "job_t1", "job_t3"], "tracked: \(tracked)")
+        try c.expect(tracked == first, "tracking again moved the time: \(first) then \(tracked)")
+        try c.expect(tracked.allSatisfy { $0.trackedAt >= before && $0.trackedAt <= Date() }, "tracked times: \(tracked)")
+        try c.expect(try await c.store.trackedJobs(after: "job_t1", limit: 10).map(\.jobId) == ["job_t3"], "after a cursor")
         try await c.store.untrack(jobId: "job_t1")
         if let reopen { c.store = try await reopen(c.store) }
-        try c.expect(try await c.store.trackedJobs(after: nil, limit: 1) == ["job t/2"], "limit, untrack or restart")
-        try c.expect(try await c.store.trackedJobs(after: "job t/2", limit: 10) == ["job_t3"], "untracked one still listed")
+        try c.expect(try await c.store.trackedJobs(after: nil, limit: 1).map(\.jobId) == ["job t/2"], "limit, untrack or restart")
+        let rest = try await c.store.trackedJobs(after: "job t/2", limit: 10)
+        try c.expect(rest.map(\.jobId) == ["job_t3"], "untracked one still listed")
+        try c.expect(rest.first.map { abs($0.trackedAt.timeIntervalSince(first[2].trackedAt)) < 1 } ?? false, "time after restart: \(rest)")
+    }
+
+    /// A final state arriving from the webhook and from polling reaches handlers once, in both orders;
+    /// two webhooks' final states (different ids) both do.
+    static func finalStateOnce(_ c: inout Context) async throws {
+        func polled(_ job: String, status: String = "completed") throws -> Event {
+            let body = #"{"id":"poll_\#(job)_\#(status)","type":"cv.job.\#(status)","source":"poll","tenantId":"t_1","timestamp":"2026-04-28T12:05:00Z","data":{"jobId":"\#(job)","status":"\#(status)","model":"shelf-detection-v2"}}"#
+            return try Event(decoding: Array(body.utf8))
+        }
+        // Webhook first, then the poll.
+        _ = try await c.store.accept(try Self.event("evt_f1", job: "job_f1", minute: 5), handlers: ["h"])
+        try c.expect(try await c.store.deliveries(eventId: "evt_f1") != nil, "the webhook's final state got no delivery")
+        let late = try await c.store.accept(try polled("job_f1"), handlers: ["h"])
+        try c.expect(late.outcome == .accepted, "the poll after the webhook: \(late)")
+        try c.expect(try await c.store.deliveries(eventId: "poll_job_f1_completed") == nil, "the poll's repeat of the final state got deliveries")
+        try c.expect(try await c.store.event(id: "poll_job_f1_completed") != nil, "the poll's event is not stored")
+        // The poll first, then the webhook.
+        _ = try await c.store.accept(try polled("job_f2"), handlers: ["h"])
+        try c.expect(try await c.store.deliveries(eventId: "poll_job_f2_completed") != nil, "the poll's final state got no delivery")
+        let job = try await c.store.job(id: "job_f2")
+        try c.expect(job?.raw["source"]?.stringValue == "poll" && job?.status == .completed, "polled job state: \(String(describing: job?.raw))")
+        _ = try await c.store.accept(try Self.event("evt_f2", job: "job_f2", minute: 6), handlers: ["h"])
+        try c.expect(try await c.store.deliveries(eventId: "evt_f2") == nil, "the webhook's repeat of a polled final state got deliveries")
+        let replaced = try await c.store.job(id: "job_f2")
+        try c.expect(replaced?.eventId == "evt_f2" && replaced?.raw["source"] == nil, "a later webhook state did not replace the poll's: \(String(describing: replaced?.raw))")
+        // Two webhooks: no change from before.
+        _ = try await c.store.accept(try Self.event("evt_f3a", job: "job_f3", minute: 1), handlers: ["h"])
+        _ = try await c.store.accept(try Self.event("evt_f3b", job: "job_f3", minute: 2), handlers: ["h"])
+        try c.expect(try await c.store.deliveries(eventId: "evt_f3b") != nil, "a second webhook's final state lost its delivery")
+        // Concurrently, many times: exactly one of the two gets deliveries.
+        for n in 0..<8 {
+            let store = c.store
+            let webhook = try Self.event("evt_fc\(n)", job: "job_fc\(n)", minute: 5)
+            let poll = try polled("job_fc\(n)")
+            async let a = store.accept(webhook, handlers: ["h"])
+            async let b = store.accept(poll, handlers: ["h"])
+            _ = try await (a, b)
+            let withDeliveries = [try await store.deliveries(eventId: webhook.id), try await store.deliveries(eventId: poll.id)].compactMap { $0 }
+            try c.expect(withDeliveries.count == 1, "job_fc\(n): \(withDeliveries.count) of webhook and poll got deliveries")
+        }
     }
 
     static func jobListing(_ c: inout Context) async throws {

@@ -49,14 +49,17 @@ public struct EventStoreConformance: Sendable {
         case restart
         /// Pruning never forgets an event whose deliveries are active or dead.
         case prune
-        /// Tracked job ids are listed once each, in order, page by page, until untracked (and survive a
-        /// restart, for durable stores).
+        /// Tracked jobs are listed once each, in order, page by page, with the time first tracked, until
+        /// untracked (and survive a restart, for durable stores).
         case tracking
         /// Job states are listed page by page, each once.
         case jobListing
         /// Stored events are listed by sequence number after a cursor, page by page, each once, by type,
         /// job and time of acceptance.
         case eventListing
+        /// A job's final state reaches handlers once when both a webhook and the polling fallback bring
+        /// it, in either order and concurrently.
+        case finalStateOnce
 
         public var description: String { self.rawValue }
     }
@@ -102,6 +105,7 @@ public struct EventStoreConformance: Sendable {
         case .tracking: try await Self.tracking(&context, self.reopen)
         case .jobListing: try await Self.jobListing(&context)
         case .eventListing: try await Self.eventListing(&context)
+        case .finalStateOnce: try await Self.finalStateOnce(&context)
         }
     }
 

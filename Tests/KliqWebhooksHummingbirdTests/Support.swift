@@ -59,7 +59,7 @@ struct FailingStore: EventStore {
     func jobs(after cursor: String?, limit: Int) async throws -> JobPage { JobPage(jobs: [], next: nil) }
     func track(jobId: String) async throws { throw WebhookError(.storageUnavailable, "no space left") }
     func untrack(jobId: String) async throws {}
-    func trackedJobs(after cursor: String?, limit: Int) async throws -> [String] { [] }
+    func trackedJobs(after cursor: String?, limit: Int) async throws -> [TrackedJob] { [] }
     func deliveries(on shelf: LedgerEntry.Shelf, after cursor: String?, limit: Int) async throws -> [LedgerEntry] { [] }
     func quarantine(body: [UInt8], reason: String) async throws { throw WebhookError(.storageUnavailable, "no space left") }
     func event(id: String) async throws -> Event? { nil }

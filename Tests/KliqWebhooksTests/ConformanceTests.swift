@@ -51,7 +51,7 @@ struct ConformanceTests {
             func jobs(after cursor: String?, limit: Int) async throws -> JobPage { try await self.inner.jobs(after: cursor, limit: limit) }
             func track(jobId: String) async throws { await self.inner.track(jobId: jobId) }
             func untrack(jobId: String) async throws { await self.inner.untrack(jobId: jobId) }
-            func trackedJobs(after cursor: String?, limit: Int) async throws -> [String] { await self.inner.trackedJobs(after: cursor, limit: limit) }
+            func trackedJobs(after cursor: String?, limit: Int) async throws -> [TrackedJob] { await self.inner.trackedJobs(after: cursor, limit: limit) }
             func checkHealth() async throws {}
         }
         for check in [EventStoreConformance.Check.concurrentAcceptsOfOneId, .sequenceNumbers] {

@@ -52,6 +52,20 @@ struct JSONReader {
         return members
     }
 
+    /// The byte ranges of the elements of the array in `range`, in order. Throws when it is not an array.
+    func elements(of range: Range<Int>? = nil) throws(SyntaxError) -> [Range<Int>] {
+        let range = range ?? self.bytes.indices
+        var cursor = Cursor(reader: self, index: range.lowerBound, end: range.upperBound)
+        cursor.skipWhitespace()
+        var elements: [Range<Int>] = []
+        try cursor.array(depth: 0) { (element: inout Cursor) throws(SyntaxError) in
+            let start = element.index
+            try element.skipValue(depth: 1)
+            elements.append(start..<element.index)
+        }
+        return elements
+    }
+
     /// The value in `range`, built as a ``JSONValue``.
     func value(of range: Range<Int>? = nil) throws(SyntaxError) -> JSONValue {
         let range = range ?? self.bytes.indices

@@ -79,6 +79,17 @@ public struct Event: Sendable {
     }
 
 
+    /// Where the event came from: `nil` for a webhook as KLIQ sent it; `"poll"` for a job state the
+    /// polling fallback read from KLIQ's API (an envelope the receiver built, with top-level
+    /// `"source":"poll"`; see ``Receiver/track(jobId:)``).
+    public var source: String? { self.envelope["source"].flatMap { JSONReader(self.rawBody).string(at: $0) } }
+
+    /// Whether the polling fallback made this event (``source`` is `"poll"`).
+    public var isPolled: Bool { self.source == Self.pollSource }
+
+    /// The ``source`` of events the polling fallback makes.
+    public static let pollSource = "poll"
+
     /// `data.observationId`, when it is a string.
     public var observationId: String? { self.dataMember("observationId").flatMap { JSONReader(self.rawBody).string(at: $0) } }
 

@@ -101,6 +101,44 @@ package struct DataDirectory: Sendable {
         return name
     }
 
+    /// Drops a job state `kliq-webhooks jobs reconcile` polled (the event's body) into `inbox/`, for the
+    /// owning `serve` to store and dispatch; returns the file name it was given.
+    package func submitPolled(_ body: [UInt8]) throws -> String {
+        let inbox = try FileSystem.openDirectory(self.path + "/inbox")
+        defer { close(inbox) }
+        let name = "polled-" + FileSystem.temporaryName().dropLast(4) + ".json"
+        let temporary = "." + name + ".part"
+        try FileSystem.writeNewFile(body, named: temporary, in: inbox, label: "inbox/\(temporary)")
+        try FileSystem.check(renameat(inbox, temporary, inbox, name), "rename", "inbox/\(name)")
+        try FileSystem.syncDirectory(inbox, label: "inbox/")
+        return name
+    }
+
+    /// The polled job states waiting in the inbox (for the owning process), with their file names. Each
+    /// is removed by ``done(_:)`` once stored, so one that could not be stored stays for later.
+    package func polledStates() -> [(name: String, body: [UInt8])] {
+        FileSystem.list(self.path + "/inbox").filter { $0.hasPrefix("polled-") && $0.hasSuffix(".json") }.compactMap { name in
+            self.read("inbox/" + name).map { (name, $0) }
+        }
+    }
+
+    /// Removes a polled state taken from the inbox.
+    package func done(_ name: String) { unlink(self.path + "/inbox/" + name) }
+
+    /// Tracks `jobId` in `tracked/` (as ``EventStore/track(jobId:)`` does), also while `serve` owns the directory.
+    package func track(_ jobId: String) throws {
+        let fd = try FileSystem.openDirectory(self.path + "/tracked")
+        defer { close(fd) }
+        try TrackedFile.track(jobId, in: fd)
+    }
+
+    /// The tracked jobs, in id order.
+    package func trackedJobs() -> [TrackedJob] {
+        guard let fd = try? FileSystem.openDirectory(self.path + "/tracked", create: false) else { return [] }
+        defer { close(fd) }
+        return TrackedFile.list(in: fd, after: nil, limit: .max)
+    }
+
     /// Whether a submitted request is still waiting in the inbox.
     package func isWaiting(_ name: String) -> Bool {
         access(self.path + "/inbox/" + name, F_OK) == 0

@@ -80,6 +80,19 @@ public struct EventSummary: Sendable, Hashable {
     }
 }
 
+/// A job someone awaits, as ``EventStore/trackedJobs(after:limit:)`` lists it.
+public struct TrackedJob: Sendable, Hashable {
+    public var jobId: String
+    /// When it was first tracked (tracking again does not move it): the polling fallback reads the job
+    /// from KLIQ's API once it has been tracked this long without a final state.
+    public var trackedAt: Date
+
+    public init(jobId: String, trackedAt: Date) {
+        self.jobId = jobId
+        self.trackedAt = trackedAt
+    }
+}
+
 /// Which events ``EventStore/events(after:matching:limit:)`` lists; every key set must match.
 public struct EventFilter: Sendable, Hashable {
     /// Only events of this type.
@@ -158,6 +171,11 @@ public struct RedriveFilter: Sendable, Hashable {
 /// - A job state replaces the stored one only when it is later in job-state order (timestamp, then
 ///   lifecycle step, then event id): a late, earlier-dated event never overwrites a later state. A
 ///   duplicate re-applies its job state, which is harmless when already applied and repairs one lost.
+/// - A job's final state reaches handlers once, whether a webhook or the polling fallback brings it
+///   first: an event that makes a job `completed` or `failed` gets no deliveries (it is still stored,
+///   and answered `.accepted`) when the job already has a final state and exactly one of the two came
+///   from polling (``Event/isPolled``). This is decided with the accept, atomically, as the
+///   duplicate check is.
 /// - A failed accept throws ``WebhookError/Code/storageUnavailable`` and leaves nothing behind: a retry
 ///   of the same delivery is a fresh accept.
 ///
@@ -221,12 +239,13 @@ public protocol EventStore: Sendable {
     func job(id: String) async throws -> Job?
     /// Stored job states in the store's order, after `cursor` (a ``JobPage/next`` from an earlier page).
     func jobs(after cursor: String?, limit: Int) async throws -> JobPage
-    /// Durably remembers that job `jobId` is awaited (for the polling fallback); tracking twice is once.
+    /// Durably remembers that job `jobId` is awaited (for the polling fallback), and since when; tracking
+    /// twice is once, and keeps the first time.
     func track(jobId: String) async throws
     /// Forgets that job `jobId` is awaited.
     func untrack(jobId: String) async throws
-    /// Tracked job ids, in id order, after `cursor`.
-    func trackedJobs(after cursor: String?, limit: Int) async throws -> [String]
+    /// Tracked jobs, in id order, after the job id `cursor`.
+    func trackedJobs(after cursor: String?, limit: Int) async throws -> [TrackedJob]
     /// Throws when the store cannot currently write (used for readiness).
     func checkHealth() async throws
     /// Forgets events accepted before `cutoff` (and quarantined bodies kept since before it), except

@@ -61,6 +61,8 @@ public final class FileEventStore: EventStore {
     private let pool: BlockingPool
     let committer: GroupCommitter
     let eventLocks = KeyedLock()
+    /// Held around the accept of a job's final state (see ``EventStore``'s "final state once").
+    let jobLocks = KeyedLock()
     /// Hands out sequence numbers.
     let sequences: Sequencer
     /// Events with unsettled deliveries, and their leases (see ``DeliveryIndex``); built at start from
@@ -120,8 +122,26 @@ public final class FileEventStore: EventStore {
     }
 
     public func accept(_ event: Event, handlers: [String]) async throws -> Acceptance {
+        guard let record = JobRecord(event: event), record.status.isTerminal else {
+            return try await self.accept(event, job: JobRecord(event: event), handlers: handlers)
+        }
+        // A final state: under its job's lock, so a webhook and a poll of one job cannot both see the
+        // other's state missing (the job file is written before an accept returns).
+        let jobName = StorageName.fileName(for: record.jobId)
+        return try await self.jobLocks.withLock(jobName) {
+            var handlers = handlers
+            if !handlers.isEmpty, let stored = try await self.io({ try FileSystem.readFile(named: jobName, in: self.dirs.jobs, label: "jobs/\(jobName)") }),
+                let final = JobRecord.finalState(ofStored: stored), record.repeatsFinalState(stored: final.status, storedFromPoll: final.fromPoll)
+            {
+                handlers = []
+            }
+            return try await self.accept(event, job: record, handlers: handlers)
+        }
+    }
+
+    private func accept(_ event: Event, job record: JobRecord?, handlers: [String]) async throws -> Acceptance {
         let name = StorageName.fileName(for: event.id)
-        let job = JobRecord(event: event).map { JournalRecord.JobWrite(name: StorageName.fileName(for: $0.jobId), bytes: $0.bytes, order: $0.order) }
+        let job = record.map { JournalRecord.JobWrite(name: StorageName.fileName(for: $0.jobId), bytes: $0.bytes, order: $0.order) }
         return try await self.eventLocks.withLock(name) {
             // Under this id's lock, in a directory this process owns, the existence check cannot race.
             // A name alone is not proof: a file system that lost unflushed data (a power cut on a
@@ -206,11 +226,7 @@ public final class FileEventStore: EventStore {
     }
 
     public func track(jobId: String) async throws {
-        let name = StorageName.fileName(for: jobId)
-        try await self.io {
-            try self.dirs.place(Array(jobId.utf8), as: name, in: self.dirs.tracked, label: "tracked", flush: true)
-            try FileSystem.syncDirectory(self.dirs.tracked, label: "tracked/")
-        }
+        try await self.io { try TrackedFile.track(jobId, in: self.dirs.tracked) }
     }
 
     public func untrack(jobId: String) async throws {
@@ -220,13 +236,8 @@ public final class FileEventStore: EventStore {
         }
     }
 
-    public func trackedJobs(after cursor: String?, limit: Int) async throws -> [String] {
-        try await self.io {
-            let ids = try FileSystem.list(at: self.dirs.tracked).compactMap { name in
-                try FileSystem.readFile(named: name, in: self.dirs.tracked, label: "tracked/\(name)").map { String(decoding: $0, as: UTF8.self) }
-            }
-            return Array(ids.filter { id in cursor.map { id > $0 } ?? true }.sorted().prefix(limit))
-        }
+    public func trackedJobs(after cursor: String?, limit: Int) async throws -> [TrackedJob] {
+        try await self.io { TrackedFile.list(in: self.dirs.tracked, after: cursor, limit: limit) }
     }
 
     /// Runs blocking work on the I/O threads, reporting file-system failures as `storage_unavailable`.

@@ -21,7 +21,7 @@ public actor InMemoryEventStore: EventStore {
     private var jobs: [String: JobRecord] = [:]
     private var ledger: [String: LedgerEntry] = [:]
     private var index = DeliveryIndex()
-    private var tracked: Set<String> = []
+    private var tracked: [String: Date] = [:]
     private var sequence: UInt64 = 0
     /// Bodies quarantined so far, oldest first.
     public private(set) var quarantined: [Quarantined] = []
@@ -29,8 +29,14 @@ public actor InMemoryEventStore: EventStore {
     public init() {}
 
     public func accept(_ event: Event, handlers: [String]) -> Acceptance {
-        if let record = JobRecord(event: event), self.jobs[record.jobId].map({ $0.order < record.order }) ?? true {
-            self.jobs[record.jobId] = record
+        var handlers = handlers
+        if let record = JobRecord(event: event) {
+            if self.events[event.id] == nil, let stored = self.jobs[record.jobId],
+                record.repeatsFinalState(stored: stored.status, storedFromPoll: stored.fromPoll)
+            {
+                handlers = []
+            }
+            if self.jobs[record.jobId].map({ $0.order < record.order }) ?? true { self.jobs[record.jobId] = record }
         }
         guard self.events[event.id] == nil else { return .duplicate }
         self.sequence += 1
@@ -142,12 +148,13 @@ public actor InMemoryEventStore: EventStore {
         return JobPage(jobs: try page.compactMap { try self.job(id: $0) }, next: ids.count > limit ? page.last : nil)
     }
 
-    public func track(jobId: String) { self.tracked.insert(jobId) }
+    public func track(jobId: String) { if self.tracked[jobId] == nil { self.tracked[jobId] = Date() } }
 
-    public func untrack(jobId: String) { self.tracked.remove(jobId) }
+    public func untrack(jobId: String) { self.tracked[jobId] = nil }
 
-    public func trackedJobs(after cursor: String?, limit: Int) -> [String] {
-        Array(self.tracked.filter { id in cursor.map { id > $0 } ?? true }.sorted().prefix(limit))
+    public func trackedJobs(after cursor: String?, limit: Int) -> [TrackedJob] {
+        self.tracked.filter { id, _ in cursor.map { id > $0 } ?? true }.sorted { $0.key < $1.key }.prefix(limit)
+            .map { TrackedJob(jobId: $0.key, trackedAt: $0.value) }
     }
 
     /// Ids of every stored event.

@@ -35,6 +35,8 @@ package struct JobRecord: Sendable {
 
     package var jobId: String
     package var status: JobStatus
+    /// Whether the polling fallback found this state (the document says `"source":"poll"`).
+    package var fromPoll: Bool
     var order: Order
     package var bytes: [UInt8]
 
@@ -61,9 +63,12 @@ package struct JobRecord: Sendable {
         if status != .completed, let error = raw(data["error"]) { members.append(("error", error)) }
         members.append(("eventId", raw(event.envelope["id"])!))
         members.append(("updatedAt", raw(event.envelope["timestamp"]) ?? Array("null".utf8)))
+        let fromPoll = event.isPolled
+        if fromPoll { members.append(("source", JSONWriter.string(Event.pollSource))) }
 
         self.jobId = jobId
         self.status = status
+        self.fromPoll = fromPoll
         self.order = Order(instant: event.instant, rank: status.rank, eventId: event.id)
         self.bytes = JSONWriter.object(members)
     }
@@ -78,5 +83,25 @@ package struct JobRecord: Sendable {
         let status = JobStatus(fields["status"].flatMap(reader.string(at:)) ?? "")
         let instant = fields["updatedAt"].flatMap(reader.string(at:)).flatMap(Timestamp.init(rfc3339:))
         return Order(instant: instant, rank: status.rank, eventId: eventId)
+    }
+
+    /// Whether this state is a job's final state arriving a second time, from the other source: the
+    /// state stored (`stored`, `storedFromPoll`) is already terminal, and exactly one of the two was
+    /// found by polling. Such an event is stored, but gets no handler deliveries (see ``EventStore``).
+    package func repeatsFinalState(stored: JobStatus, storedFromPoll: Bool) -> Bool {
+        self.status.isTerminal && stored.isTerminal && storedFromPoll != self.fromPoll
+    }
+
+    /// The status of a stored job document, and whether polling found it; `nil` when unreadable.
+    package static func finalState(ofStored bytes: [UInt8]) -> (status: JobStatus, fromPoll: Bool)? {
+        let reader = JSONReader(bytes)
+        guard let members = try? reader.members() else { return nil }
+        var status: JobStatus?
+        var fromPoll = false
+        for member in members {
+            if member.key == "status" { status = reader.string(at: member.value).map { JobStatus($0) } }
+            if member.key == "source" { fromPoll = reader.string(at: member.value) == Event.pollSource }
+        }
+        return status.map { ($0, fromPoll) }
     }
 }
