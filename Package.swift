@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "KliqWebhooks", targets: ["KliqWebhooks"]),
         .library(name: "KliqWebhooksHummingbird", targets: ["KliqWebhooksHummingbird"]),
         .library(name: "KliqWebhooksPostgres", targets: ["KliqWebhooksPostgres"]),
+        .library(name: "KliqWebhooksPolling", targets: ["KliqWebhooksPolling"]),
         .library(name: "KliqWebhooksTesting", targets: ["KliqWebhooksTesting"]),
         .library(name: "KliqWebhooksHummingbirdTesting", targets: ["KliqWebhooksHummingbirdTesting"]),
         .executable(name: "kliq-webhooks", targets: ["KliqWebhooksCLI"]),
@@ -100,6 +101,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The polling fallback: a small client of KLIQ's API and the reconciler that reads tracked jobs
+        // no webhook finished.
+        .target(
+            name: "KliqWebhooksPolling",
+            dependencies: [
+                "KliqWebhooks",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "KliqWebhooksTesting",
             dependencies: [
@@ -113,6 +130,7 @@ let package = Package(
             name: "KliqWebhooksHummingbirdTesting",
             dependencies: [
                 "KliqWebhooks",
+                .product(name: "Logging", package: "swift-log"),
                 "KliqWebhooksHummingbird",
                 "KliqWebhooksTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -127,6 +145,7 @@ let package = Package(
             dependencies: [
                 "KliqWebhooks",
                 "KliqWebhooksHummingbird",
+                "KliqWebhooksPolling",
                 "KliqWebhooksPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -184,6 +203,18 @@ let package = Package(
                 "KliqWebhooksTesting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: testSettings
+        ),
+        .testTarget(
+            name: "KliqWebhooksPollingTests",
+            dependencies: [
+                "KliqWebhooks",
+                "KliqWebhooksHummingbirdTesting",
+                "KliqWebhooksPolling",
+                "KliqWebhooksTesting",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: testSettings

@@ -4,7 +4,9 @@ extension Receiver {
     /// Waits until job `jobId` is finished and returns its stored state: the drop-in for KLIQ's polling
     /// `waitForCompletion(jobId, {timeoutMs})`.
     ///
-    /// Returns at once when a `completed`/`failed` state is already stored, otherwise as soon as a
+    /// Returns at once when a `completed`/`failed` state is already stored, otherwise tracks the job (see
+    /// ``track(jobId:)``: the polling fallback, where it runs, reads it when no webhook comes) and returns
+    /// as soon as a
     /// `cv.job.completed` or `cv.job.failed` event for the job is stored by this receiver — or, on a
     /// ``SharedEventStore`` (PostgreSQL), by any receiver sharing it: its announcements wake the waiter
     /// while ``run()`` runs, and the store is read again every ``SharedEventStore/jobPollInterval``.
@@ -34,6 +36,8 @@ extension Receiver {
             group.addTask {
                 // Registered first, read second: a state stored in between still wakes the waiter.
                 if let job = try await self.storedJob(jobId), job.isFinished { return job }
+                // Awaited, so tracked: the polling fallback, where it runs, reads it if no webhook comes.
+                try await self.track(jobId: jobId)
                 // A store other processes share: read again now and then, in case a hint was lost.
                 if let shared = self.store as? any SharedEventStore {
                     let deadline = clock.now.advanced(by: timeout)

@@ -1,0 +1,63 @@
+import Foundation
+import KliqWebhooks
+import KliqWebhooksHummingbirdTesting
+import KliqWebhooksPolling
+import KliqWebhooksTesting
+import Logging
+import Testing
+
+/// The number in issue #15: with 10,000 tracked jobs and webhooks for 99% of them, polling stays within
+/// its rate and reaches only the 1% that no webhook finished. Run with KLIQ_POLLING_SCALE_REPORT=1 to
+/// print the figures BENCHMARKS.md quotes.
+@Suite("Polling at scale")
+struct PollingScaleTests {
+    @Test func tenThousandTrackedJobsPollOnlyTheOnePercentWithoutWebhooks() async throws {
+        let api = try await StubKliqAPI.start(apiKey: apiKey)
+        defer { api.stop() }
+        api.setLatency(.milliseconds(20))
+        let directory = TemporaryDirectory()
+        let store = try FileEventStore(directory: directory.path)
+        let receiver = Receiver(verifier: try SignatureVerifier(secrets: [Secret("whsec_polling_tests")]), store: store, logger: Logger(label: "test"))
+        let recorder = RecordingHandler()
+        receiver.on(.cvJobCompleted, name: "recorder", recorder.handler)
+        let total = 10_000, lost = 100, rate = 20
+        let ids = (0..<total).map { String(format: "job_%05d", $0) }
+        let lostIds = Set(ids.enumerated().filter { $0.offset % (total / lost) == 0 }.map(\.element))
+        for id in ids {
+            try await store.track(jobId: id)
+            api.setJob(id, status: .completed, completedAt: "2026-04-28T12:00:00Z")
+        }
+        let reconciler = JobReconciler(
+            receiver: receiver, client: client(api, rate: rate),
+            configuration: .init(pollAfter: .seconds(20), maxInterval: .seconds(60), scanInterval: .milliseconds(500), concurrency: 8),
+            logger: Logger(label: "test"))
+        let started = ContinuousClock.now
+        var delivered = Duration.zero
+        try await withServices([receiver, reconciler]) {
+            // Webhooks for 99%, 16 at a time, while the reconciler scans; all before --poll-after.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, id) in ids.enumerated() where !lostIds.contains(id) {
+                    if index >= 16 { try await group.next() }
+                    group.addTask { _ = try await receiver.deliver(webhook("evt_\(index)", job: id), signedWith: signer) }
+                }
+                try await group.waitForAll()
+            }
+            delivered = ContinuousClock.now - started
+            #expect(delivered < .seconds(20), "the webhooks took longer than --poll-after: the test measures nothing")
+            try await eventually("every job handled", timeout: .seconds(120)) { recorder.events.count == total }
+        }
+        let elapsed = ContinuousClock.now - started
+        let reads = api.requests.filter { $0.method == "GET" }
+        let polledIds = Set(reads.map { String($0.path.split(separator: "/").last!) })
+        let most = maxInAnySecond(reads.map(\.at))
+        #expect(polledIds == lostIds, "polled \(polledIds.count) jobs; \(polledIds.subtracting(lostIds).count) had a webhook")
+        #expect(reads.count == lost, "\(reads.count) reads for \(lost) jobs")
+        #expect(most <= rate, "\(most) requests in one second, above --poll-rate \(rate)")
+        #expect(Set(recorder.eventIds.filter { $0.hasPrefix("poll_") }).count == lost)
+        #expect(recorder.events.count == total, "each job's final state handled once")
+        if ProcessInfo.processInfo.environment["KLIQ_POLLING_SCALE_REPORT"] == "1" {
+            print("polling scale: tracked \(total), webhooks \(total - lost), API reads \(reads.count) (of \(polledIds.count) jobs), most in one second \(most) (rate \(rate)), handled \(recorder.events.count), webhooks delivered in \(delivered), all handled after \(elapsed)")
+        }
+        await store.close()
+    }
+}
