@@ -239,6 +239,7 @@ let package = Package(
                 "KliqWebhooksFuzz",
                 "AwaitCompletionExample",
                 "ShelfAlertsExample",
+                "KliqWebhooksHummingbirdTesting",
                 "KliqWebhooksTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

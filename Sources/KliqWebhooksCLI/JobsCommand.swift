@@ -1,15 +1,17 @@
 import ArgumentParser
 import Foundation
 import KliqWebhooks
+import KliqWebhooksPolling
 import KliqWebhooksPostgres
+import Logging
 import Synchronization
 
 /// `kliq-webhooks jobs`: what the receiver knows about CV jobs — the answer to "did we get job X?".
 struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobs",
-        abstract: "List, show and wait for CV jobs in a data directory (works while serve is running).",
-        subcommands: [List.self, Show.self, Wait.self]
+        abstract: "List, show, track, start, reconcile and wait for CV jobs (works while serve is running).",
+        subcommands: [List.self, Show.self, Wait.self, Track.self, Start.self, Reconcile.self]
     )
 
     struct List: AsyncParsableCommand {
@@ -73,36 +75,77 @@ struct JobsCommand: AsyncParsableCommand {
 
     struct Wait: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Wait until a job is completed or failed (the CLI twin of waitForCompletion), then show it.",
-            discussion: "Exit status: 0 completed, 1 failed, 124 timed out.")
+            abstract: "Track a job and wait until it is completed or failed (the CLI twin of waitForCompletion), then show it.",
+            discussion: """
+                With KLIQ's API configured (KLIQ_API_KEY and KLIQ_TENANT_ID, or the flags), a job no webhook finishes \
+                within --poll-after is polled as serve would, and a final state found is handed to the running serve. \
+                Exit status: 0 completed, 1 failed, 124 timed out.
+                """)
         @OptionGroup var location: StoreLocation
+        @OptionGroup var api: APIOptions
         @Argument(help: "The job id.") var jobId: String
         @Option(help: "Seconds to wait.") var timeout = 60.0
         @Flag(help: "Print the stored job document.") var json = false
 
         func run() async throws {
-            try await self.location.withReader { try await self.wait($0) }
+            let logger = Logger(label: "kliq-webhooks") { _ in SwiftLogNoOpLogHandler() }
+            try await Waiting(location: self.location, jobId: self.jobId, timeout: self.timeout, json: self.json,
+                              api: try self.api.client(logger: logger), pollAfter: self.api.pollAfterSeconds).run(track: true)
         }
+    }
+}
 
-        /// Reads the job until it is finished: every 100 ms from a data directory; from a database, on
-        /// each announcement that it changed (LISTEN/NOTIFY) and at least every second.
-        private func wait(_ directory: any StoreReader) async throws {
-            let deadline = ContinuousClock.now + .milliseconds(Int64(self.timeout * 1000))
-            let changes = (directory as? DatabaseReader)?.store.jobChanges()
-            let wake = changes.map { changes in WakeUps(changes, jobId: self.jobId) }
-            defer { wake?.stop() }
-            while true {
-                if let bytes = try await directory.jobDocument(id: self.jobId), let job = try? Job(json: JSONValue(parsing: bytes)), job.isFinished {
-                    print(self.json ? String(decoding: JSONLayout.minified(bytes), as: UTF8.self) : try JobReport.render(bytes))
-                    if job.status != .completed { throw ExitCode(1) }
-                    return
-                }
-                guard ContinuousClock.now < deadline else {
-                    FileHandle.standardError.write(Data("kliq-webhooks: job \(self.jobId) did not finish within \(self.timeout) s\n".utf8))
-                    throw ExitCode(124)
-                }
-                if let wake { await wake.next(within: min(.seconds(1), deadline - ContinuousClock.now)) } else { try await Task.sleep(for: .milliseconds(100)) }
+/// `jobs wait` (and `jobs start --wait`): reads the job until it is finished — every 100 ms from a data
+/// directory; from a database, on each announcement that it changed (LISTEN/NOTIFY) and at least every
+/// second — and, with KLIQ's API, polls it once it is overdue.
+struct Waiting {
+    let location: StoreLocation
+    let jobId: String
+    let timeout: Double
+    let json: Bool
+    let api: KliqAPIClient?
+    let pollAfter: Double
+
+    func run(track: Bool) async throws {
+        try await self.location.withReader { reader in
+            let store = PollingStore(reader)
+            if track { try await store.track(self.jobId) }
+            try await self.wait(reader, store)
+        }
+    }
+
+    private func wait(_ directory: any StoreReader, _ store: PollingStore) async throws {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(self.timeout * 1000))
+        let changes = (directory as? DatabaseReader)?.store.jobChanges()
+        let wake = changes.map { changes in WakeUps(changes, jobId: self.jobId) }
+        defer { wake?.stop() }
+        var nextPoll = ContinuousClock.now + .milliseconds(Int64(self.pollAfter * 1000))
+        var interval = Duration.milliseconds(Int64(self.pollAfter * 1000))
+        var polled: JobStatus?
+        while true {
+            if let bytes = try await directory.jobDocument(id: self.jobId), let job = try? Job(json: JSONValue(parsing: bytes)), job.isFinished {
+                print(self.json ? String(decoding: JSONLayout.minified(bytes), as: UTF8.self) : try JobReport.render(bytes))
+                if job.status != .completed { throw ExitCode(1) }
+                return
             }
+            guard ContinuousClock.now < deadline else {
+                let found = polled.map { "; polling found it \($0), but no running serve stored it (is serve running on \(self.location.hint)?)" } ?? ""
+                FileHandle.standardError.write(Data("kliq-webhooks: job \(self.jobId) did not finish within \(self.timeout) s\(found)\n".utf8))
+                throw ExitCode(124)
+            }
+            if let api, polled == nil, ContinuousClock.now >= nextPoll {
+                switch await api.poll(jobId: self.jobId) {
+                case .finished(let event, let status):
+                    _ = try await store.submit(event)
+                    polled = status
+                case .unauthorized(let error):
+                    throw Failure("\(error.message): check KLIQ_API_KEY (or --kliq-api-key-file) and --kliq-tenant")
+                default: break
+                }
+                interval = min(interval * 2, .seconds(300))
+                nextPoll = ContinuousClock.now + interval
+            }
+            if let wake { await wake.next(within: min(.seconds(1), deadline - ContinuousClock.now)) } else { try await Task.sleep(for: .milliseconds(100)) }
         }
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import KliqWebhooks
 import KliqWebhooksHummingbird
+import KliqWebhooksPolling
 import KliqWebhooksPostgres
 import Logging
 import NIOCore
@@ -75,6 +76,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The schema holding every table (created and migrated at start). [default: kliq]") var databaseSchema: String?
     @Option(help: "Seconds a handler delivery is leased to this process while its handler runs (renewed; another replica takes it over once a lease runs out). [default: 30]")
     var lease: String?
+    @Option(name: .customLong("kliq-api-url"), help: ArgumentHelp("KLIQ's API, for the polling fallback (also KLIQ_API_URL). [default: https://api.kliqpulse.com/v1]", valueName: "URL"))
+    var kliqAPIURL: String?
+    @Option(help: ArgumentHelp("The tenant the polling fallback reads jobs of (also KLIQ_TENANT_ID). With an API key, polling is on.", valueName: "ID"))
+    var kliqTenant: String?
+    @Option(name: .customLong("kliq-api-key-file"), help: ArgumentHelp("File holding the KLIQ API key (else KLIQ_API_KEY); never printed.", valueName: "PATH"))
+    var kliqAPIKeyFile: String?
+    @Option(help: ArgumentHelp("Poll a tracked job once it has gone this long without a final state: seconds, or 90s, 2m, 1h. [default: 2m]", valueName: "DURATION"))
+    var pollAfter: String?
+    @Option(help: ArgumentHelp("Longest wait between two polls of one job (the wait doubles from --poll-after up to this). [default: 5m]", valueName: "DURATION"))
+    var pollMaxInterval: String?
+    @Option(help: "At most this many API requests in any one second, all polling together. [default: 5]") var pollRate: String?
     @Option(name: .customLong("trusted-proxy"), help: ArgumentHelp(
         "Address or network (127.0.0.1, 10.0.0.0/8, ::1) of a reverse proxy whose X-Forwarded-For, Forwarded, X-Real-IP and X-Request-Id are believed. Repeatable. [default: none]",
         valueName: "ADDRESS"))
@@ -99,6 +111,8 @@ struct ServeCommand: AsyncParsableCommand {
             ("events", self.events), ("retry-attempts", self.retryAttempts), ("retry-delay", self.retryDelay),
             ("shutdown-grace", self.shutdownGrace), ("replay-window", self.replayWindow), ("retention", self.retention), ("store", self.store), ("database-url", self.databaseURL),
             ("database-schema", self.databaseSchema), ("lease", self.lease), ("metrics-host", self.metricsHost),
+            ("kliq-api-url", self.kliqAPIURL), ("kliq-tenant", self.kliqTenant), ("kliq-api-key-file", self.kliqAPIKeyFile),
+            ("poll-after", self.pollAfter), ("poll-max-interval", self.pollMaxInterval), ("poll-rate", self.pollRate),
             ("metrics-port", self.metricsPort), ("log-level", self.logLevel), ("log-format", self.logFormat),
         ]
         for case let (name, value?) in single { flags[name] = [value] }
@@ -120,12 +134,20 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if self.printConfig {
             let secrets = SecretSource.describe(file: settings.secretFile, environment: environment)
+                + "; " + APIKeySource.describe(file: settings.kliqAPIKeyFile, environment: environment)
             FileHandle.standardOutput.write(Data(settings.printed(secrets: secrets).utf8))
             return
         }
         LogOutput.bootstrap(format: settings.logFormat, level: settings.logLevel)
         let logger = Logger(label: "kliq-webhooks")
         let (secrets, origin) = try SecretSource.load(file: settings.secretFile, environment: environment, logger: logger)
+        let api: KliqAPIClient?
+        do {
+            api = try APIKeySource.client(url: settings.kliqAPIURL, tenant: settings.kliqTenant, keyFile: settings.kliqAPIKeyFile,
+                                          rate: settings.pollRate, environment: environment, logger: logger)
+        } catch {
+            SecretSource.fail("invalid configuration: \(error)")
+        }
 
         let store: any EventStore
         var database: PostgresEventStore?
@@ -181,10 +203,16 @@ struct ServeCommand: AsyncParsableCommand {
         case .files: "data directory \(settings.dataDir)"
         case .postgres: "database \(settings.databaseURL!.redacted), schema \(settings.databaseSchema) version \(schemaVersion)"
         }
-        let summary = "\(kept), \(secrets.count) secret\(secrets.count == 1 ? "" : "s") from \(origin)"
+        let polling = api.map { ", polling \($0.configuration.baseURL) as tenant \($0.configuration.tenantId) for late jobs" } ?? ""
+        let summary = "\(kept), \(secrets.count) secret\(secrets.count == 1 ? "" : "s") from \(origin)\(polling)"
         // `events redeliver` reaches a files serve through its inbox/; with PostgreSQL it changes the database.
-        let inbox: [any Service] = settings.store == .files
+        var inbox: [any Service] = settings.store == .files
             ? [RedriveInbox(directory: DataDirectory(path: settings.dataDir), receiver: receiver, logger: logger)] : []
+        // States `jobs reconcile` polled reach the receivers through the inbox or the database.
+        if settings.store != .memory {
+            inbox.append(PolledInbox(directory: settings.store == .files ? DataDirectory(path: settings.dataDir) : nil, database: database,
+                                     receiver: receiver, logger: logger))
+        }
         let readiness = Readiness(store: store)
         let app = WebhookServer.application(
             receiver: receiver, configuration: configuration, services: inbox, readiness: readiness, logger: logger
@@ -204,6 +232,12 @@ struct ServeCommand: AsyncParsableCommand {
             services.append(try RetentionService(
                 store: store, retention: .seconds(retention),
                 replayWindow: settings.replayWindow.map { .seconds($0) }, logger: logger))
+        }
+        if let api {
+            services.append(JobReconciler(
+                receiver: receiver, client: api,
+                configuration: .init(pollAfter: .milliseconds(Int64(settings.pollAfter * 1000)), maxInterval: .milliseconds(Int64(settings.pollMaxInterval * 1000))),
+                logger: logger))
         }
         let reload = settings.secretFile.map { SecretReload(file: $0, receiver: receiver, logger: logger) }
         if let reload { services.append(reload) }

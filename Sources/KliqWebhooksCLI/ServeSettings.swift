@@ -1,6 +1,7 @@
 import Foundation
 import KliqWebhooks
 import KliqWebhooksHummingbird
+import KliqWebhooksPolling
 import KliqWebhooksPostgres
 import Logging
 
@@ -13,7 +14,9 @@ struct ServeSettings: Sendable {
         var name: String
         var list = false
         var defaultValue: [String]
-        var environmentName: String { "KLIQ_" + self.name.uppercased().replacingOccurrences(of: "-", with: "_") }
+        /// The environment variable, when it is not `KLIQ_` + the name (`KLIQ_API_URL` for `kliq-api-url`).
+        var environment: String? = nil
+        var environmentName: String { self.environment ?? "KLIQ_" + self.name.uppercased().replacingOccurrences(of: "-", with: "_") }
     }
 
     static let keys: [Key] = [
@@ -42,6 +45,12 @@ struct ServeSettings: Sendable {
         Key(name: "database-url", defaultValue: []),
         Key(name: "database-schema", defaultValue: ["kliq"]),
         Key(name: "lease", defaultValue: ["30"]),
+        Key(name: "kliq-api-url", defaultValue: [KliqAPIClient.Configuration.defaultBaseURL], environment: "KLIQ_API_URL"),
+        Key(name: "kliq-tenant", defaultValue: [], environment: "KLIQ_TENANT_ID"),
+        Key(name: "kliq-api-key-file", defaultValue: [], environment: "KLIQ_API_KEY_FILE"),
+        Key(name: "poll-after", defaultValue: ["2m"]),
+        Key(name: "poll-max-interval", defaultValue: ["5m"]),
+        Key(name: "poll-rate", defaultValue: ["5"]),
         Key(name: "trusted-proxy", list: true, defaultValue: []),
         Key(name: "metrics-host", defaultValue: ["127.0.0.1"]),
         Key(name: "metrics-port", defaultValue: ["9464"]),
@@ -78,6 +87,14 @@ struct ServeSettings: Sendable {
     var databaseSchema = "kliq"
     /// Seconds a claimed handler delivery is leased to this process (renewed while it runs).
     var lease = 30.0
+    var kliqAPIURL = KliqAPIClient.Configuration.defaultBaseURL
+    var kliqTenant: String?
+    var kliqAPIKeyFile: String?
+    /// Seconds.
+    var pollAfter = 120.0
+    /// Seconds.
+    var pollMaxInterval = 300.0
+    var pollRate = 5
     var trustedProxies = TrustedProxies.none
     var metricsHost = "127.0.0.1"
     /// `nil`: no metrics endpoint (`metrics-port = off`).
@@ -231,6 +248,18 @@ struct ServeSettings: Sendable {
             }
             self.databaseSchema = value
         case "lease": self.lease = try seconds(allowZero: false)
+        case "kliq-api-url":
+            guard let url = URL(string: value), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
+                throw Problem(text: "kliq-api-url needs an http:// or https:// URL, e.g. https://api.kliqpulse.com/v1, not '\(value)'")
+            }
+            self.kliqAPIURL = value
+        case "kliq-tenant":
+            if let value = values.first, value.isEmpty || value.contains("/") { throw Problem(text: "kliq-tenant is a tenant id like t_xyz789, not '\(value)'") }
+            self.kliqTenant = values.first
+        case "kliq-api-key-file": self.kliqAPIKeyFile = values.first
+        case "poll-after": self.pollAfter = try Self.duration(value)
+        case "poll-max-interval": self.pollMaxInterval = try Self.duration(value)
+        case "poll-rate": self.pollRate = try number(1...10_000, "a number of requests per second (1…10000)")
         case "trusted-proxy":
             do {
                 self.trustedProxies = try TrustedProxies(values)
