@@ -336,6 +336,9 @@ struct ConfigFile: Sendable {
             if ["secret", "secrets", "webhook-secret"].contains(name) {
                 throw ConfigurationError("\(path):\(index + 1): secrets do not go in the config file: use secret-file = PATH or KLIQ_WEBHOOK_SECRET")
             }
+            if ["kliq-api-key", "api-key"].contains(name) {
+                throw ConfigurationError("\(path):\(index + 1): the API key does not go in the config file: use kliq-api-key-file = PATH or KLIQ_API_KEY")
+            }
             guard names.contains(name) else {
                 throw ConfigurationError("\(path):\(index + 1): unknown setting '\(name)' (settings are named as serve's long flags, e.g. port)")
             }

@@ -75,10 +75,12 @@ struct JobReconcilerTests {
         }
         let times = api.requests.map(\.at)
         let gaps = zip(times.dropFirst(), times).map { ($0 - $1) }
-        // 0.2 s after tracking, then after 0.4, 0.8, 0.8, … (scans every 0.1 s add a little).
-        #expect((4...6).contains(times.count), "\(times.count) reads: \(gaps)")
-        #expect(gaps.first.map { $0 >= .milliseconds(400) && $0 < .milliseconds(700) } == true, "\(gaps)")
-        #expect(gaps.dropFirst().allSatisfy { $0 >= .milliseconds(800) && $0 < .milliseconds(1100) }, "\(gaps)")
+        // 0.2 s after tracking, then after 0.4, 0.8, 0.8, …: never sooner (a loaded machine may make
+        // them later, never more than a scan or two).
+        #expect(times.count >= 3, "\(times.count) reads: \(gaps)")
+        #expect(gaps.first.map { $0 >= .milliseconds(390) } == true, "\(gaps)")
+        #expect(gaps.dropFirst().allSatisfy { $0 >= .milliseconds(790) }, "\(gaps)")
+        #expect(gaps.allSatisfy { $0 < .milliseconds(1800) }, "the interval stops doubling at the maximum: \(gaps)")
     }
 
     @Test func aJobTheAPIDoesNotKnowIsLoggedOnceAndLeftAfterThreeMoreReads() async throws {
@@ -88,7 +90,8 @@ struct JobReconcilerTests {
         let (receiver, _) = try self.receiver(logger: log.logger)
         try await withServices([receiver, self.reconciler(receiver, api, after: .milliseconds(100), max: .milliseconds(200), logger: log.logger)]) {
             try await receiver.track(jobId: "job_ghost")
-            try await Task.sleep(for: .seconds(2.5))
+            try await eventually("four reads") { api.reads(of: "job_ghost") >= 4 }
+            try await Task.sleep(for: .seconds(1.5))
         }
         #expect(api.reads(of: "job_ghost") == 4, "once, then at most 3 more")
         #expect(log.all.filter { $0.contains("does not know tracked job job_ghost") }.count == 1)
@@ -102,7 +105,8 @@ struct JobReconcilerTests {
         let reconciler = self.reconciler(receiver, api, after: .milliseconds(100), logger: log.logger)
         try await withServices([receiver, reconciler]) {
             for n in 1...3 { try await receiver.track(jobId: "job_\(n)") }
-            try await Task.sleep(for: .seconds(1.5))
+            try await eventually("polling to stop") { reconciler.isStopped }
+            try await Task.sleep(for: .seconds(1))
         }
         #expect(reconciler.isStopped)
         #expect(api.requests.count <= 4, "\(api.requests.count) requests: polling went on after a 401")

@@ -50,8 +50,9 @@ struct KliqAPIClientTests {
         let kliq = client(api)
         let started = ContinuousClock.now
         async let first = kliq.job(id: "job_1")
-        try await Task.sleep(for: .milliseconds(200))
-        // A second request of the same client, made during the pause, waits for it too.
+        // A second request of the same client, made once the 429 is in (during the pause), waits too.
+        try await eventually("the 429") { api.requests.count == 1 }
+        try await Task.sleep(for: .milliseconds(100))
         async let second = kliq.job(id: "job_1")
         _ = try await (first, second)
         let times = api.requests.map(\.at)
