@@ -9,6 +9,14 @@
 #                               the same, and stop the server and remove DIR once process PID has ended
 # initdb refuses root: as root, the cluster runs as the postgres user.
 set -euo pipefail
+# Close every descriptor inherited beyond stdin/out/err. Started from a test process with system(3),
+# this script (and the server and watcher it leaves running) would otherwise hold the other ends of
+# that process's pipes and of Foundation's per-child socket pairs: a child started just before would
+# never be seen to exit.
+for fd in /proc/$$/fd/*; do
+  fd=${fd##*/}
+  if [ "$fd" -gt 2 ] 2>/dev/null && [ "$fd" != 255 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+done
 command=${1:?start or stop}
 dir=${2:?a directory}
 bindir=$(pg_config --bindir 2>/dev/null || true)
