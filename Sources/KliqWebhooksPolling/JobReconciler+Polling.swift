@@ -51,14 +51,13 @@ extension KliqAPIClient {
 /// | name | kind | labels |
 /// |---|---|---|
 /// | `kliq_webhooks_polls_total` | counter | `outcome` (`finished`, `running`, `not_found`, `unauthorized`, `error`) |
-/// | `kliq_webhooks_jobs_reconciled_total` | counter | — (final states polling stored first) |
+/// | `kliq_webhooks_jobs_reconciled_total` | counter | — (final states found by polling and stored: counted by ``Receiver/receive(polled:)``) |
 /// | `kliq_webhooks_poll_lag_seconds` | histogram | — (how late a read started after it was due) |
 /// | `kliq_webhooks_polling_stopped` | gauge | — (1 once a `401`/`403` stopped polling) |
 enum PollingMetrics {
     static func poll(_ result: PollResult) {
         Counter(label: "kliq_webhooks_polls_total", dimensions: [("outcome", result.label)]).increment()
     }
-    static func reconciled() { Counter(label: "kliq_webhooks_jobs_reconciled_total").increment() }
     static func lag(_ seconds: Double) { Timer(label: "kliq_webhooks_poll_lag_seconds").recordNanoseconds(Int64(max(0, seconds) * 1e9)) }
     static func stopped() { Gauge(label: "kliq_webhooks_polling_stopped").record(1) }
 }
@@ -118,8 +117,7 @@ extension JobReconciler {
         PollingMetrics.poll(result)
         if case .finished(let event, let status) = result {
             do {
-                let outcome = try await self.receiver.receive(polled: event)
-                if outcome == .accepted { PollingMetrics.reconciled() }
+                _ = try await self.receiver.receive(polled: event)
                 self.logger.notice("polling found job finished", metadata: ["kliq.job_id": .string(jobId), "kliq.status": .string(status.rawValue)])
                 try await self.receiver.store.untrack(jobId: jobId)
                 self.state.withLock { _ = $0.schedules.removeValue(forKey: jobId) }

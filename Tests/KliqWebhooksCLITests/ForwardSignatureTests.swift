@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import KliqWebhooks
+import KliqWebhooksHummingbirdTesting
 import KliqWebhooksTesting
 import Logging
 import Synchronization
@@ -108,6 +110,29 @@ struct ForwardSignatureTests {
             let got = try #require(sink.received.withLock { $0.first })
             #expect(got.body == body)
             #expect(got.signature == self.original.signature(for: body))
+        }
+    }
+
+    /// A final state the polling fallback found never had a signature: it is forwarded signed with the
+    /// first secret, so the receiving service verifies it like any delivery.
+    @Test func aPolledStateIsForwardedSignedWithTheFirstSecret() async throws {
+        let api = try await StubKliqAPI.start(apiKey: "key_forward")
+        defer { api.stop() }
+        api.setJob("job_fwd", status: .completed, completedAt: "2026-04-28T12:00:00Z")
+        try await self.withSink { port, sink in
+            sink.mode.withLock { $0 = .succeed }
+            let serve = try ServeProcess(
+                ["serve", "--port", "0", "--forward", "http://127.0.0.1:\(port)/hook", "--poll-after", "1s", "--data-dir", self.dir.file("poll-data")],
+                environment: ["KLIQ_WEBHOOK_SECRET": self.secrets, "KLIQ_API_KEY": "key_forward", "KLIQ_TENANT_ID": "t_1", "KLIQ_API_URL": api.baseURL],
+                workingDirectory: self.dir.path)
+            try await serve.waitUntilListening()
+            let track = try ServeProcess(["jobs", "track", "job_fwd", "--data-dir", self.dir.file("poll-data")], environment: [:], workingDirectory: self.dir.path)
+            #expect(try await track.waitForExit() == 0)
+            #expect(try await eventually { sink.received.withLock { !$0.isEmpty } })
+            #expect(try await serve.terminate() == 0)
+            let forwarded = try #require(sink.received.withLock { $0.first })
+            #expect(String(decoding: forwarded.body, as: UTF8.self).contains(#""id":"poll_job_fwd_completed""#))
+            #expect(forwarded.signature == Signer(secret: "whsec_current").signature(for: forwarded.body))
         }
     }
 }

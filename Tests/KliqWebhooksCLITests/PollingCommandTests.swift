@@ -67,6 +67,11 @@ struct PollingCommandTests {
         #expect(try await eventually { FileManager.default.fileExists(atPath: handled + "/poll_job_b_failed.json") })
 
         try await Task.sleep(for: .seconds(1))
+        // The metrics say what polling did.
+        let metricsPort = try #require(serve.output.firstMatch(of: /metrics at http:\/\/127\.0\.0\.1:(\d+)\//).flatMap { Int($0.1) })
+        let metrics = String(decoding: try await RawHTTPClient(port: metricsPort).request("GET", "/metrics").body, as: UTF8.self)
+        #expect(metrics.contains(#"kliq_webhooks_polls_total{outcome="finished"}"#), "\(metrics)")
+        #expect(metrics.contains("kliq_webhooks_jobs_reconciled_total 2"), "\(metrics)")
         #expect(try await serve.terminate() == 0)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: handled))?.sorted() ?? []
         #expect(names == ["poll_job_a_completed.json", "poll_job_b_failed.json"], "each final state handled once: \(names)")

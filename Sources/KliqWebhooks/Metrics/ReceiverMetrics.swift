@@ -11,6 +11,7 @@ import CoreMetrics
 /// | `kliq_webhooks_handler_retries_total` | counter | `handler` |
 /// | `kliq_webhooks_handler_dead_total` | counter | `handler` |
 /// | `kliq_webhooks_ledger_pending` | gauge | — |
+/// | `kliq_webhooks_jobs_reconciled_total` | counter | — (final states found by polling and stored) |
 package enum ReceiverMetrics {
     package static let storeWriteDuration = "kliq_webhooks_store_write_duration_seconds"
 
@@ -24,6 +25,9 @@ package enum ReceiverMetrics {
         let label = self.knownTypes.contains(type.rawValue) ? type.rawValue : "other"
         Counter(label: "kliq_webhooks_events_total", dimensions: [("type", label), ("outcome", outcome.rawValue)]).increment()
     }
+
+    /// A final state found by polling was stored (``Receiver/receive(polled:)``).
+    static func reconciled() { Counter(label: "kliq_webhooks_jobs_reconciled_total").increment() }
 
     static func storeWrite(since start: ContinuousClock.Instant) {
         Timer(label: self.storeWriteDuration).recordNanoseconds((ContinuousClock.now - start).nanoseconds)

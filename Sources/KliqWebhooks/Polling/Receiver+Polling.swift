@@ -30,6 +30,7 @@ extension Receiver {
             throw Self.storageError(error, doing: "store the polled state of job \(event.jobId ?? "?")")
         }
         ReceiverMetrics.event(event.type, outcome: outcome)
+        if outcome == .accepted { ReceiverMetrics.reconciled() }
         self.logger.info("polled state \(outcome.rawValue)", metadata: [
             "kliq.event_id": .string(event.id), "kliq.event_type": .string(event.type.rawValue),
             "kliq.job_id": .string(event.jobId ?? ""), "kliq.outcome": .string(outcome.rawValue),
