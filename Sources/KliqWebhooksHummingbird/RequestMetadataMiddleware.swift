@@ -25,10 +25,11 @@ public struct RequestMetadataMiddleware<Context: RequestContext>: RouterMiddlewa
         let peer = (context as? any RemoteAddressRequestContext)?.remoteAddress?.ipAddress
         let fromProxy = peer.map(self.trustedProxies.trusts) ?? false
         let requestID = (fromProxy ? request.headers[.xRequestID].flatMap(Self.validRequestID) : nil) ?? context.logger[metadataKey: "hb.request.id"]?.description ?? RequestID().description
-        context.logger[metadataKey: "kliq.request_id"] = .string(requestID)
-        if let client = self.trustedProxies.clientAddress(peer: peer, headers: request.headers) {
-            context.logger[metadataKey: "kliq.client"] = .string(client)
-        }
+        // Both keys in one change of the handler's metadata: handlers such as StreamLogHandler re-render
+        // all their metadata on each change.
+        var added: Logger.Metadata = ["kliq.request_id": .string(requestID)]
+        if let client = self.trustedProxies.clientAddress(peer: peer, headers: request.headers) { added["kliq.client"] = .string(client) }
+        context.logger.handler.metadata.merge(added) { $1 }
         do {
             var response = try await next(request, context)
             response.headers[.xRequestID] = requestID
