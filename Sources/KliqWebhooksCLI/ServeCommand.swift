@@ -214,18 +214,16 @@ struct ServeCommand: AsyncParsableCommand {
                                      receiver: receiver, logger: logger))
         }
         let readiness = Readiness(store: store)
+        let lines = AddressLines(expectsMetrics: metrics != nil)
         let app = WebhookServer.application(
             receiver: receiver, configuration: configuration, services: inbox, readiness: readiness, logger: logger
         ) { address in
-            // Unbuffered, so a supervisor or test reading a pipe sees the line at once.
-            let line = "kliq-webhooks listening on \(Self.url(address, host: settings.host, port: settings.port))\(settings.path) (\(summary))\n"
-            FileHandle.standardOutput.write(Data(line.utf8))
+            lines.webhook("kliq-webhooks listening on \(Self.url(address, host: settings.host, port: settings.port))\(settings.path) (\(summary))")
         }
         var services: [any Service] = []
         if let metrics {
             services.append(metrics.application(logger: logger) { address in
-                let line = "kliq-webhooks metrics at \(Self.url(address, host: settings.metricsHost, port: settings.metricsPort ?? 0))/metrics\n"
-                FileHandle.standardOutput.write(Data(line.utf8))
+                lines.metrics("kliq-webhooks metrics at \(Self.url(address, host: settings.metricsHost, port: settings.metricsPort ?? 0))/metrics")
             })
         }
         if let retention = settings.retention {
@@ -241,10 +239,20 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let reload = settings.secretFile.map { SecretReload(file: $0, receiver: receiver, logger: logger) }
         if let reload { services.append(reload) }
-        try await WebhookServer.run(
-            app, readiness: readiness, services: services,
-            maximumShutdown: .seconds(settings.shutdownGrace) + .seconds(5), logger: logger
-        )
+        do {
+            try await WebhookServer.run(
+                app, readiness: readiness, services: services,
+                maximumShutdown: .seconds(settings.shutdownGrace) + .seconds(5), logger: logger
+            )
+        } catch where !lines.webhookBound || (metrics != nil && !lines.metricsBound) {
+            // A listener that could not bind: one line naming it and why, exit 1.
+            var failed: [String] = []
+            if !lines.webhookBound { failed.append("http://\(settings.host):\(settings.port)\(settings.path)") }
+            if metrics != nil, !lines.metricsBound { failed.append("http://\(settings.metricsHost):\(settings.metricsPort ?? 0)/metrics") }
+            await (store as? FileEventStore)?.close()
+            FileHandle.standardError.write(Data("kliq-webhooks: cannot listen on \(failed.joined(separator: " or ")): \(AddressLines.reason(error))\n".utf8))
+            throw ExitCode(1)
+        }
         // Checkpoint the journal, so the next start has nothing to replay.
         await (store as? FileEventStore)?.close()
         logger.info("stopped")

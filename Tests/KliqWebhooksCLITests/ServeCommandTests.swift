@@ -244,4 +244,29 @@ struct ServeCommandTests {
             #expect(!(help.output + help.errors).contains(self.secret), "\(arguments)")
         }
     }
+
+    /// A port already taken or an address this machine does not have: no line claims serve is up, one
+    /// line says which listener and why, exit 1 at once (it hung until SIGKILL before).
+    @Test func aListenerThatCannotBindFailsAtOnceWithOneLine() async throws {
+        let first = try ServeProcess(["serve", "--port", "0", "--data-dir", self.dir.file("bind-a")],
+                                     environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
+        let port = try await first.waitUntilListening()
+        let cases: [([String], String)] = [
+            (["--port", "\(port)"], "cannot listen on http://127.0.0.1:\(port)/webhooks/kliq: the port is in use by another process"),
+            (["--port", "0", "--metrics-port", "\(port)"], "cannot listen on http://127.0.0.1:\(port)/metrics: the port is in use by another process"),
+            (["--host", "10.255.255.254", "--port", "0"], "this machine has no such address"),
+            (["--host", "256.1.1.1", "--port", "0"], "'256.1.1.1' is neither an IP address nor a host name"),
+        ]
+        for (arguments, expected) in cases {
+            let started = ContinuousClock.now
+            let second = try ServeProcess(["serve", "--data-dir", self.dir.file("bind-b")] + arguments,
+                                          environment: ["KLIQ_WEBHOOK_SECRET": self.secret, "KLIQ_METRICS_PORT": "0"], workingDirectory: self.dir.path)
+            #expect(try await second.waitForExit(timeout: .seconds(20)) == 1, "\(arguments)")
+            #expect(ContinuousClock.now - started < .seconds(15))
+            #expect(!second.output.contains("listening on") && !second.output.contains("metrics at"), "\(second.output)")
+            let ours = second.errors.split(separator: "\n").filter { $0.hasPrefix("kliq-webhooks:") }
+            #expect(ours.count == 1 && ours[0].contains(expected), "\(arguments): \(second.errors)")
+        }
+        #expect(try await first.terminate() == 0)
+    }
 }

@@ -20,6 +20,17 @@ extension Receiver {
             self.logger.notice("unfinished handler deliveries to run", metadata: ["kliq.count": "\(pending)"])
         }
         let dispatch = self.dispatch
+        // Cancelled (the service group gives up, e.g. because the HTTP server could not bind): stop as on
+        // a graceful shutdown, without the grace — the waits below do not end by cancellation alone.
+        await withTaskCancellationHandler {
+            await self.dispatchUntilShutdown(dispatch)
+        } onCancel: {
+            dispatch.beginShutdown()
+        }
+        self.logger.info("handlers stopped")
+    }
+
+    private func dispatchUntilShutdown(_ dispatch: DispatchState) async {
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { outer in
                 outer.addTask { await self.dispatchLoop() }
@@ -56,7 +67,6 @@ extension Receiver {
         } onGracefulShutdown: {
             dispatch.beginShutdown()
         }
-        self.logger.info("handlers stopped")
     }
 
     /// Waits until every delivery due for this receiver's handlers — of events accepted so far, and
