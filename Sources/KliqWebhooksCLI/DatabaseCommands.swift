@@ -105,7 +105,7 @@ struct ImportCommand: AsyncParsableCommand {
     func run() async throws {
         let url = try self.database.url()
         guard DataDirectory(path: self.from).exists else {
-            throw ValidationError("\(self.from) is not a kliq-webhooks data directory (no events/ folder)")
+            throw Failure("\(self.from) is not a kliq-webhooks data directory (no events/ folder)")
         }
         let files: FileEventStore
         do {

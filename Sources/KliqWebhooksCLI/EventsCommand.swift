@@ -170,7 +170,7 @@ struct EventsCommand: AsyncParsableCommand {
             }
             let directory = DataDirectory(path: self.location.dataDir)
             guard directory.exists else {
-                throw ValidationError("\(self.location.dataDir) is not a kliq-webhooks data directory (no events/ folder); pass --data-dir")
+                throw Failure("\(self.location.dataDir) is not a kliq-webhooks data directory (no events/ folder); pass --data-dir")
             }
             let request = RedriveRequest(eventId: self.eventId, handler: self.handler)
             if let eventId = self.eventId, directory.ledgerEntry(eventId: eventId) == nil {

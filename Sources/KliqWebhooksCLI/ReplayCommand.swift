@@ -115,7 +115,7 @@ struct ReplayCommand: AsyncParsableCommand {
         if source.hasPrefix("postgres://") || source.hasPrefix("postgresql://") { return source }
         guard source == "postgres" else { return nil }
         guard let url = StoreLocation.databaseURL(self.databaseURL) else {
-            throw ValidationError("--from-store postgres needs the database: --database-url URL or KLIQ_DATABASE_URL")
+            throw Failure("--from-store postgres needs the database: --database-url URL or KLIQ_DATABASE_URL")
         }
         return url
     }

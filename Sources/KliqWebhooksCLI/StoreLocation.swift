@@ -32,12 +32,12 @@ struct StoreLocation: ParsableArguments {
     /// Runs `body` against the store, reporting a failure as one line (exit 1).
     func withReader<T: Sendable>(_ body: (any StoreReader) async throws -> T) async throws -> T {
         if self.store == "postgres", self.databaseText == nil {
-            throw ValidationError("--store postgres needs the database: --database-url URL or KLIQ_DATABASE_URL")
+            throw Failure("--store postgres needs the database: --database-url URL or KLIQ_DATABASE_URL")
         }
         guard let text = self.databaseText else {
             let directory = DataDirectory(path: self.dataDir)
             guard directory.exists else {
-                throw ValidationError("\(self.dataDir) is not a kliq-webhooks data directory (no events/ folder); pass --data-dir")
+                throw Failure("\(self.dataDir) is not a kliq-webhooks data directory (no events/ folder); pass --data-dir")
             }
             return try await body(directory)
         }

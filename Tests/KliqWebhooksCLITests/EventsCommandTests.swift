@@ -107,11 +107,12 @@ struct EventsCommandTests {
         let missing = try await self.cli(["events", "list", "--data-dir", self.dir.file("nowhere")])
         #expect(missing.status != 0)
         #expect(missing.errors.contains("is not a kliq-webhooks data directory"))
+        #expect(missing.status == 1 && !missing.errors.contains("Usage"), "a wrong --data-dir is no misuse of the command line: \(missing.errors)")
         let first = try await self.startServe()
         #expect(try await first.terminate() == 0)
         let unknown = try await self.cli(["events", "show", "evt_nope"])
         #expect(unknown.status != 0)
-        #expect(unknown.errors.contains("no event evt_nope"))
+        #expect(unknown.errors.contains("no event evt_nope") && !unknown.errors.contains("Usage"))
         let nothing = try await self.cli(["events", "redeliver", "evt_nope"])
         #expect(nothing.errors.contains("has no handler deliveries"))
     }
