@@ -247,7 +247,10 @@ public final class Receiver: Service, Sendable {
         var metadata = metadata
         metadata["kliq.outcome"] = .string(error.code.rawValue)
         metadata["kliq.latency_ms"] = Self.milliseconds(since: started)
-        logger.log(level: level, "delivery refused: \(error.message)", metadata: metadata)
+        // A signature that does not verify is mostly a wrong secret or a body changed on the way:
+        // `kliq-webhooks verify` tells which, from the body and the header.
+        let hint = error.code == .invalidSignature ? " (to see why: kliq-webhooks verify BODY_FILE --signature HEADER)" : ""
+        logger.log(level: level, "delivery refused: \(error.message)\(hint)", metadata: metadata)
         return error
     }
 

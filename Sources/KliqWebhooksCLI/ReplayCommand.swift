@@ -5,6 +5,7 @@ import KliqWebhooks
 import KliqWebhooksPostgres
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Synchronization
 
 /// `kliq-webhooks replay`: sign payload files (or a data directory's stored events) and POST them.
@@ -98,15 +99,33 @@ struct ReplayCommand: AsyncParsableCommand {
         request.body = .bytes(ByteBuffer(bytes: body))
         let started = ContinuousClock.now
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            let response = try await Self.client.execute(request, timeout: .seconds(30))
             let answer = try await response.body.collect(upTo: 1 << 20)
             let json = (try? JSONSerialization.jsonObject(with: Data(answer.readableBytesView))) as? [String: Any]
             let outcome = (json?["status"] as? String) ?? (json?["error"] as? String).map { "\(response.status.code) \($0)" } ?? "\(response.status.code)"
             return .init(outcome: response.status.code == 200 ? outcome : (outcome.first?.isNumber == true ? outcome : "\(response.status.code) \(outcome)"),
                          ok: response.status.code == 200, latency: ContinuousClock.now - started)
         } catch {
+            if Self.isRefused(error) {
+                throw Failure("nothing answers at \(self.url): connection refused (is kliq-webhooks serve running there? check --url)")
+            }
             return .init(outcome: "transport error: \(error)", ok: false, latency: ContinuousClock.now - started)
         }
+    }
+
+    /// Replay's client: a refused connection fails the request at once, instead of being retried until
+    /// the request's 30 s deadline (AsyncHTTPClient's default).
+    private static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(10)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    private static func isRefused(_ error: any Error) -> Bool {
+        if let error = error as? IOError { return error.errnoCode == ECONNREFUSED }
+        if let error = error as? NIOConnectionError { return error.connectionErrors.contains { Self.isRefused($0.error) } }
+        return false
     }
 
     /// The database `--from-store` names, if it names one.

@@ -71,7 +71,7 @@ extension RouterMethods {
             throw WebhookHTTPError(error)
         }
         if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
-            throw WebhookHTTPError(WebhookError(.payloadTooLarge, "Content-Length \(declared) is over the limit of \(limit) bytes"))
+            throw Self.tooLarge("Content-Length \(declared) is over the limit of \(limit) bytes", logger)
         }
         // Memory for bodies being read at once is bounded: wait for room before reading.
         let declared = request.headers[.contentLength].flatMap { Int($0) } ?? limit
@@ -81,7 +81,7 @@ extension RouterMethods {
         do {
             buffer = try await request.body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {
-            throw WebhookHTTPError(WebhookError(.payloadTooLarge, "the body is over the limit of \(limit) bytes"))
+            throw Self.tooLarge("the body is over the limit of \(limit) bytes", logger)
         } catch {
             throw WebhookHTTPError(status: .badRequest, code: "bad_request", message: "the body could not be read: \(error)")
         }
@@ -96,6 +96,13 @@ extension RouterMethods {
         ])
         let response = Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
         return (delivery.outcome.rawValue, response)
+    }
+
+    /// A `413`, logged like every refusal (the receiver never sees the body).
+    private static func tooLarge(_ message: String, _ logger: Logger) -> WebhookHTTPError {
+        let error = WebhookError(.payloadTooLarge, message)
+        logger.notice("delivery refused: \(message)", metadata: ["kliq.outcome": .string(error.code.rawValue)])
+        return WebhookHTTPError(error)
     }
 
     static func json(_ status: HTTPResponse.Status, _ members: [(String, [UInt8])]) -> Response {

@@ -269,4 +269,19 @@ struct ServeCommandTests {
         }
         #expect(try await first.terminate() == 0)
     }
+
+    /// Every refusal is in the log — a 413 too, whose body the receiver never reads — and a signature
+    /// that does not verify points to the tool that says why.
+    @Test func refusalsAreLoggedWithWhatToDo() async throws {
+        let serve = try ServeProcess(["serve", "--port", "0", "--max-body-bytes", "100", "--data-dir", self.dir.file("refusals")],
+                                     environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
+        try await serve.waitUntilListening()
+        let big = Array(#"{"id":"evt_big","type":"visit.submitted","data":{"pad":"\#(String(repeating: "x", count: 200))"}}"#.utf8)
+        #expect(try await self.post(serve, big).status == 413)
+        #expect(try await self.post(serve, Array(#"{"id":"evt_x","type":"visit.submitted"}"#.utf8), signer: Signer(secret: "whsec_other")).status == 401)
+        #expect(try await serve.terminate() == 0)
+        let lines = serve.errors.split(separator: "\n")
+        #expect(lines.contains { $0.contains("kliq.outcome=payload_too_large") && $0.contains("over the limit of 100 bytes") }, "\(serve.errors)")
+        #expect(lines.contains { $0.contains("kliq.outcome=invalid_signature") && $0.contains("kliq-webhooks verify") }, "\(serve.errors)")
+    }
 }

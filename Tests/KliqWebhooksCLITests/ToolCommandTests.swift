@@ -163,3 +163,16 @@ enum JSONLayoutProbe {
         return out
     }
 }
+
+extension ToolCommandTests {
+    /// `replay` to a URL where nothing listens fails at once with one line (it waited 30–60 s).
+    @Test func replayToANonListeningURLFailsAtOnce() async throws {
+        let path = self.write("one.json", Array(#"{"id":"evt_r1","type":"visit.submitted"}"#.utf8))
+        let started = ContinuousClock.now
+        let replayed = try await self.cli(["replay", path, "--url", "http://127.0.0.1:1/webhooks/kliq"])
+        #expect(replayed.status == 1)
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(replayed.errors.contains("nothing answers at http://127.0.0.1:1/webhooks/kliq: connection refused"), "\(replayed.errors)")
+        #expect(!replayed.errors.contains("Usage"))
+    }
+}
