@@ -26,7 +26,7 @@ struct FuzzTargetTests {
         var files: [String] = []
         for (index, id) in ["../../etc/passwd", "a/b", ".", "..", ".hidden", String(repeating: "é", count: 300), "ok_id", "\u{0}"].enumerated() {
             let path = dir.file("id-\(index)")
-            FileManager.default.createFile(atPath: path, contents: Data(id.utf8))
+            #expect(FileManager.default.createFile(atPath: path, contents: Data(id.utf8)))
             files.append(path)
         }
         let result = try await NginxIntegrationTests.run(Self.binary, ["storage-name"] + files)
