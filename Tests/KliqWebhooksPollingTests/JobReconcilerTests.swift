@@ -34,6 +34,7 @@ struct JobReconcilerTests {
             api.setJob("job_lost", status: .completed, detections: 2, completedAt: "2026-04-28T12:03:00Z")
             let job = try await waited
             #expect(job.status == .completed && job.result?.detections.count == 2)
+            #expect(try await receiver.store.trackedJobs(after: nil, limit: 10).isEmpty, "a wait that ended leaves nothing tracked")
             #expect(job.raw["source"]?.stringValue == "poll" && job.eventId == "poll_job_lost_completed")
             try await eventually("the handler") { recorder.events.count == 1 }
             let event = recorder.events[0]

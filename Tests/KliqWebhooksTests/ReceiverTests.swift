@@ -138,7 +138,16 @@ struct ReceiverTests {
             #expect(finished.status == .completed)
             #expect(finished.eventId == "evt_shelf_0001")
             #expect(finished.result?.detections.count == 4)
+            // Tracked while awaited, untracked once it ended: nothing piles up in tracked/.
+            #expect(try await receiver.store.trackedJobs(after: nil, limit: 10).isEmpty)
         }
+    }
+
+    @Test func aWaitTracksItsJobAndATimedOutOneStaysTracked() async throws {
+        let receiver = try makeReceiver(store: try FileEventStore(directory: self.dir.path))
+        _ = try? await receiver.waitForCompletion(jobId: "job_late", timeout: .milliseconds(100))
+        #expect(try await receiver.store.trackedJobs(after: nil, limit: 10).map(\.jobId) == ["job_late"])
+        #expect(FileManager.default.fileExists(atPath: self.dir.path + "/tracked/job_late.json"))
     }
 
     @Test func waitForCompletionReturnsAtOnceWhenAlreadyFinished() async throws {

@@ -29,7 +29,7 @@ extension Receiver {
     ) async throws -> Job where C.Duration == Duration {
         let token = self.waiters.makeToken()
         defer { self.waiters.discard(token) }
-        return try await withThrowingTaskGroup(of: Job.self) { group in
+        let job = try await withThrowingTaskGroup(of: Job.self) { group in
             group.addTask {
                 try await self.waiters.wait(for: jobId, token: token)
             }
@@ -53,6 +53,10 @@ extension Receiver {
             defer { group.cancelAll() }
             return try await group.next()!
         }
+        // Finished: nothing is awaited any more (a wait that timed out leaves the job tracked, for the
+        // polling fallback). Best effort: the job is stored either way.
+        try? await self.store.untrack(jobId: jobId)
+        return job
     }
 
     private func storedJob(_ jobId: String) async throws -> Job? {
