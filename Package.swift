@@ -35,6 +35,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
     ],
     targets: [
         // Microbenchmarks of the hot path: `swift run -c release kliq-microbenchmarks` (see BENCHMARKS.md).
@@ -68,6 +69,7 @@ let package = Package(
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -193,7 +195,11 @@ let package = Package(
         ),
         .testTarget(
             name: "KliqWebhooksTests",
-            dependencies: ["KliqWebhooks", "KliqWebhooksTesting"],
+            dependencies: [
+                "KliqWebhooks", "KliqWebhooksTesting",
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
             swiftSettings: testSettings
         ),
         .testTarget(

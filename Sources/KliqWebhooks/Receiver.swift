@@ -4,6 +4,7 @@ import Glibc
 import Logging
 import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// Receives KLIQ webhook deliveries: verify → decode → claim (dedup) → persist → dispatch.
 ///
@@ -50,6 +51,10 @@ public final class Receiver: Service, Sendable {
         /// over (renewed at a third of it while the handlers run). Matters where several receivers
         /// share one store.
         public var lease: Duration
+        /// Where spans go: `kliq.receive` (with `kliq.verify` and `kliq.store` inside it) for each delivery,
+        /// `kliq.handler` for each handler attempt. The tracer the process bootstrapped by default — a
+        /// no-op unless the app bootstraps one (e.g. swift-otel's).
+        public var tracer: any Tracer = InstrumentationSystem.tracer
 
         public init(maxBodyBytes: Int = 4 * 1024 * 1024, maxConcurrentDispatches: Int = 16, retry: RetryPolicy = .init(),
                     shutdownGracePeriod: Duration = .seconds(30), replayWindow: Duration? = nil,
@@ -157,6 +162,26 @@ public final class Receiver: Service, Sendable {
     /// - Throws: ``WebhookError``: `invalid_signature` (nothing stored), `payload_too_large`,
     ///   `malformed_payload` (the body is kept in quarantine), or `storage_unavailable` (retry later).
     public func receive(body: [UInt8], signature: String?, logger: Logger? = nil) async throws(WebhookError) -> Delivery {
+        do {
+            return try await self.configuration.tracer.withSpan("kliq.receive") { span in
+                do throws(WebhookError) {
+                    let delivery = try await self.receive(body: body, signature: signature, logger: logger, span: span)
+                    span.attributes["kliq.outcome"] = delivery.outcome.rawValue
+                    return delivery
+                } catch {
+                    span.attributes["kliq.outcome"] = error.code.rawValue
+                    span.setStatus(SpanStatus(code: .error, message: error.code.rawValue))
+                    throw error
+                }
+            }
+        } catch let error as WebhookError {
+            throw error
+        } catch {
+            throw Self.storageError(error, doing: "receive a delivery")
+        }
+    }
+
+    private func receive(body: [UInt8], signature: String?, logger: Logger?, span: any Span) async throws(WebhookError) -> Delivery {
         let started = ContinuousClock.now
         let logger = logger ?? self.logger
         // What this delivery adds to the log line, passed with it rather than set on the logger key by
@@ -168,9 +193,11 @@ public final class Receiver: Service, Sendable {
         }
         let match: SignatureVerifier.Match
         do {
-            match = try self.verifier.verify(signature: signature, body: body)
-        } catch {
+            match = try self.configuration.tracer.withSpan("kliq.verify") { _ in try self.verifier.verify(signature: signature, body: body) }
+        } catch let error as WebhookError {
             throw self.refuse(error, logger, metadata, since: started)
+        } catch {
+            throw self.refuse(WebhookError(.invalidSignature, "\(error)"), logger, metadata, since: started)
         }
         metadata["kliq.secret_index"] = "\(match.secretIndex)"
         var event: Event
@@ -188,6 +215,9 @@ public final class Receiver: Service, Sendable {
         metadata["kliq.event_id"] = .wire(event.id)
         metadata["kliq.event_type"] = .wire(event.type.rawValue)
         if let jobId = event.jobId { metadata["kliq.job_id"] = .wire(jobId) }
+        span.attributes["kliq.event_id"] = event.id
+        span.attributes["kliq.event_type"] = event.type.rawValue
+        if let jobId = event.jobId { span.attributes["kliq.job_id"] = jobId }
         if let window = self.configuration.replayWindow, let problem = Self.replayProblem(event, window: window, now: Timestamp.now()) {
             throw self.refuse(WebhookError(.outsideReplayWindow, problem), logger, metadata, since: started)
         }
@@ -196,7 +226,7 @@ public final class Receiver: Service, Sendable {
         let outcome: Outcome
         let writeStarted = ContinuousClock.now
         do {
-            outcome = try await self.store.accept(event, handlers: names).outcome
+            outcome = try await self.configuration.tracer.withSpan("kliq.store") { _ in try await self.store.accept(event, handlers: names).outcome }
         } catch {
             throw self.refuse(Self.storageError(error, doing: "store the event"), logger, metadata, since: started)
         }

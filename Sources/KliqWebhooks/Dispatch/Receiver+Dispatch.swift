@@ -1,5 +1,6 @@
 import Logging
 import ServiceLifecycle
+import Tracing
 
 extension Receiver {
     /// Dispatches accepted events to their handlers until graceful shutdown.
@@ -141,7 +142,14 @@ extension Receiver {
                 let attempt = (claim.deliveries.handlers[name]?.attempts ?? 0) + 1
                 group.addTask {
                     do {
-                        try await handler.run(claim.event, HandlerContext(handler: name, attempt: attempt))
+                        try await self.configuration.tracer.withSpan("kliq.handler") { span in
+                            span.attributes["kliq.handler"] = name
+                            span.attributes["kliq.attempt"] = attempt
+                            span.attributes["kliq.event_id"] = claim.event.id
+                            span.attributes["kliq.event_type"] = claim.event.type.rawValue
+                            if let jobId = claim.event.jobId { span.attributes["kliq.job_id"] = jobId }
+                            try await handler.run(claim.event, HandlerContext(handler: name, attempt: attempt))
+                        }
                         return (name, nil)
                     } catch {
                         return (name, error)
