@@ -66,7 +66,7 @@ struct APIOptions: ParsableArguments {
         let environment = ProcessInfo.processInfo.environment
         func env(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         let url = self.kliqAPIURL ?? env("KLIQ_API_URL") ?? KliqAPIClient.Configuration.defaultBaseURL
-        guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host != nil else {
+        guard ServeSettings.isHTTPURL(url) else {
             throw ValidationError("--kliq-api-url needs an http:// or https:// URL, not '\(url)'")
         }
         return try APIKeySource.client(url: url, tenant: self.kliqTenant ?? env("KLIQ_TENANT_ID"), keyFile: self.kliqAPIKeyFile ?? env("KLIQ_API_KEY_FILE"),

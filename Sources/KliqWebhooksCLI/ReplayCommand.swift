@@ -34,7 +34,7 @@ struct ReplayCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard !self.paths.isEmpty || self.fromStore != nil else { throw ValidationError("give payload files or folders, or --from-store DIR") }
-        guard let parsed = URL(string: self.url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+        guard ServeSettings.isHTTPURL(self.url) else {
             throw ValidationError("--url needs an http:// or https:// URL, not '\(self.url)'")
         }
         guard self.concurrency >= 1, self.repeat >= 1 else { throw ValidationError("--concurrency and --repeat must be at least 1") }

@@ -158,6 +158,12 @@ struct ServeSettings: Sendable {
         }
     }
 
+    /// Whether `text` is an `http://` or `https://` URL with a host (`--forward`, `--kliq-api-url`, `replay --url`).
+    static func isHTTPURL(_ text: String) -> Bool {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased() else { return false }
+        return ["http", "https"].contains(scheme) && url.host != nil
+    }
+
     /// A positive duration: seconds, or a number with `s`, `m`, `h` or `d` (`90m`, `36h`, `30d`).
     static func duration(_ text: String) throws -> Double {
         let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
@@ -217,7 +223,7 @@ struct ServeSettings: Sendable {
         case "exec-timeout": self.execTimeout = try seconds(allowZero: false)
         case "forward":
             for url in values {
-                guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host != nil else {
+                guard Self.isHTTPURL(url) else {
                     throw Problem(text: "forward needs an http:// or https:// URL, not '\(url)'")
                 }
             }
@@ -249,7 +255,7 @@ struct ServeSettings: Sendable {
             self.databaseSchema = value
         case "lease": self.lease = try seconds(allowZero: false)
         case "kliq-api-url":
-            guard let url = URL(string: value), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
+            guard Self.isHTTPURL(value) else {
                 throw Problem(text: "kliq-api-url needs an http:// or https:// URL, e.g. https://api.kliqpulse.com/v1, not '\(value)'")
             }
             self.kliqAPIURL = value

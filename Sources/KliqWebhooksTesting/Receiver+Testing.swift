@@ -31,12 +31,25 @@ public func withRunningReceiver<T: Sendable>(
     _ receiver: Receiver,
     _ body: () async throws -> T
 ) async throws -> T {
-    let group = ServiceGroup(configuration: .init(services: [receiver], logger: Logger(label: "kliq.testing")))
+    try await withRunningServices([receiver]) {
+        let value = try await body()
+        await receiver.waitUntilIdle()
+        return value
+    }
+}
+
+/// Runs `services` (a receiver and what runs beside it, e.g. the polling fallback's reconciler) in a
+/// `ServiceGroup` while `body` runs, then shuts them down gracefully and waits for them to end.
+@discardableResult
+public func withRunningServices<T: Sendable>(
+    _ services: [any Service],
+    _ body: () async throws -> T
+) async throws -> T {
+    let group = ServiceGroup(configuration: .init(services: services, logger: Logger(label: "kliq.testing")))
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }
         do {
             let value = try await body()
-            await receiver.waitUntilIdle()
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
             return value

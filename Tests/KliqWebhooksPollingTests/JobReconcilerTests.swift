@@ -27,7 +27,7 @@ struct JobReconcilerTests {
         defer { api.stop() }
         let (receiver, recorder) = try self.receiver()
         api.setJob("job_lost", status: .processing)
-        try await withServices([receiver, self.reconciler(receiver, api)]) {
+        try await withRunningServices([receiver, self.reconciler(receiver, api)]) {
             // Awaited, so tracked: nothing arrives by webhook, and the poll finds it.
             async let waited = receiver.waitForCompletion(jobId: "job_lost", timeout: .seconds(20))
             try await eventually("a first poll") { api.reads(of: "job_lost") >= 1 }
@@ -55,7 +55,7 @@ struct JobReconcilerTests {
         defer { api.stop() }
         let (receiver, recorder) = try self.receiver()
         api.setJob("job_hooked", status: .completed)
-        try await withServices([receiver, self.reconciler(receiver, api, after: .milliseconds(500))]) {
+        try await withRunningServices([receiver, self.reconciler(receiver, api, after: .milliseconds(500))]) {
             try await receiver.track(jobId: "job_hooked")
             _ = try await receiver.deliver(webhook("evt_1", job: "job_hooked"), signedWith: signer)
             // Once due, the job is found finished in the store and untracked, without a request.
@@ -72,7 +72,7 @@ struct JobReconcilerTests {
         defer { api.stop() }
         let (receiver, _) = try self.receiver()
         api.setJob("job_slow", status: .processing)
-        try await withServices([receiver, self.reconciler(receiver, api, after: .milliseconds(200), max: .milliseconds(800))]) {
+        try await withRunningServices([receiver, self.reconciler(receiver, api, after: .milliseconds(200), max: .milliseconds(800))]) {
             try await receiver.track(jobId: "job_slow")
             try await eventually("five reads", timeout: .seconds(30)) { api.reads(of: "job_slow") >= 5 }
         }
@@ -92,7 +92,7 @@ struct JobReconcilerTests {
         defer { api.stop() }
         let log = CapturedLog()
         let (receiver, _) = try self.receiver(logger: log.logger)
-        try await withServices([receiver, self.reconciler(receiver, api, after: .milliseconds(100), max: .milliseconds(200), logger: log.logger)]) {
+        try await withRunningServices([receiver, self.reconciler(receiver, api, after: .milliseconds(100), max: .milliseconds(200), logger: log.logger)]) {
             try await receiver.track(jobId: "job_ghost")
             try await eventually("four reads") { api.reads(of: "job_ghost") >= 4 }
             try await Task.sleep(for: .seconds(1.5))
@@ -107,7 +107,7 @@ struct JobReconcilerTests {
         let log = CapturedLog()
         let (receiver, _) = try self.receiver(logger: log.logger)
         let reconciler = self.reconciler(receiver, api, after: .milliseconds(100), logger: log.logger)
-        try await withServices([receiver, reconciler]) {
+        try await withRunningServices([receiver, reconciler]) {
             for n in 1...3 { try await receiver.track(jobId: "job_\(n)") }
             try await eventually("polling to stop") { reconciler.isStopped }
             try await Task.sleep(for: .seconds(1))
@@ -124,7 +124,7 @@ struct JobReconcilerTests {
         defer { api.stop() }
         let (receiver, recorder) = try self.receiver()
         api.setJob("job_bad", status: .failed, completedAt: "2026-04-28T12:09:00Z")
-        try await withServices([receiver, self.reconciler(receiver, api)]) {
+        try await withRunningServices([receiver, self.reconciler(receiver, api)]) {
             try await receiver.track(jobId: "job_bad")
             try await eventually("the handler") { recorder.events.count == 1 }
         }

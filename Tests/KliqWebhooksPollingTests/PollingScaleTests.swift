@@ -36,7 +36,7 @@ struct PollingScaleTests {
             receiver: receiver, client: client(api, rate: rate),
             configuration: .init(pollAfter: .seconds(1), maxInterval: .seconds(60), scanInterval: .milliseconds(500), concurrency: 8),
             logger: Logger(label: "test"))
-        try await withServices([receiver]) {
+        try await withRunningServices([receiver]) {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (index, id) in ids.enumerated() where !lostIds.contains(id) {
                     if index >= 16 { try await group.next() }

@@ -48,24 +48,6 @@ func webhook(_ id: String, job: String, status: String = "completed", at time: S
     return Array(#"{"id":"\#(id)","type":"cv.job.\#(status)","tenantId":"t_1","timestamp":"\#(time)","data":{"jobId":"\#(job)","status":"\#(status)","model":"shelf-detection-v2",\#(detail)}}"#.utf8)
 }
 
-/// Runs `receiver` and `reconciler` as services around `body`.
-func withServices<T: Sendable>(_ services: [any Service], _ body: () async throws -> T) async throws -> T {
-    let group = ServiceGroup(configuration: .init(services: services, logger: Logger(label: "test")))
-    return try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        defer { tasks.cancelAll() }
-        do {
-            let value = try await body()
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return value
-        } catch {
-            await group.triggerGracefulShutdown()
-            throw error
-        }
-    }
-}
-
 /// Waits until `condition` holds, or fails after `timeout`.
 func eventually(_ what: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
