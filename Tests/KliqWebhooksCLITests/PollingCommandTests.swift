@@ -107,6 +107,11 @@ struct PollingCommandTests {
         #expect(printed.output.contains("kliq-tenant = t_1") && printed.output.contains("# KLIQ_TENANT_ID"), "\(printed.output)")
         #expect(printed.output.contains("poll-after = 90s") && printed.output.contains("KLIQ API key from KLIQ_API_KEY"), "\(printed.output)")
         #expect(!printed.output.contains(self.key))
+        let config = self.dir.file("with-key.conf")
+        #expect(FileManager.default.createFile(atPath: config, contents: Data("kliq-api-key = \(self.key)\n".utf8)))
+        let refused = try await self.cli(["serve", "--config", config, "--print-config"], nil)
+        #expect(refused.status == 2 && refused.errors.contains("the API key does not go in the config file"), "\(refused)")
+        #expect(!refused.errors.contains(self.key))
         let bad = try await self.cli(["serve", "--poll-rate", "0"], nil)
         #expect(bad.status == 2 && bad.errors.contains("poll-rate"), "\(bad)")
     }
@@ -146,5 +151,27 @@ extension PollingCommandTests {
         for text in replicas.flatMap({ [$0.output, $0.errors] }) + [reconciled.output, reconciled.errors] {
             #expect(!text.contains(self.key))
         }
+    }
+}
+
+extension PollingCommandTests {
+    /// `jobs wait` with the API options polls the job itself once it is overdue, and hands what it
+    /// finds to the running serve (which has no API key here), which stores it; the wait then shows it.
+    @Test func jobsWaitPollsAnOverdueJobItselfAndServeStoresIt() async throws {
+        let api = try await StubKliqAPI.start(apiKey: self.key)
+        defer { api.stop() }
+        api.setJob("job_w", status: .completed, detections: 3, completedAt: "2026-04-28T12:00:00Z")
+        let data = self.dir.file("data-wait")
+        let serve = try ServeProcess(["serve", "--port", "0", "--data-dir", data],
+                                     environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
+        try await serve.waitUntilListening()
+        #expect(!serve.output.contains("polling"), "this serve does not poll: the wait must")
+        let waited = try await self.cli(["jobs", "wait", "job_w", "--data-dir", data, "--poll-after", "1s", "--timeout", "30"], api)
+        #expect(waited.status == 0, "\(waited)")
+        #expect(waited.output.contains("job          job_w") && waited.output.contains("detections   3"), "\(waited.output)")
+        #expect(api.reads(of: "job_w") == 1)
+        let job = try JSONValue(parsing: Array(try Data(contentsOf: URL(fileURLWithPath: data + "/jobs/job_w.json"))))
+        #expect(job["source"]?.stringValue == "poll")
+        #expect(try await serve.terminate() == 0)
     }
 }
