@@ -36,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
     ],
     targets: [
         // Microbenchmarks of the hot path: `swift run -c release kliq-microbenchmarks` (see BENCHMARKS.md).
@@ -159,7 +161,20 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The tests' one way to start a child process (swift-subprocess; Foundation's Process.run can
+        // crash on Linux, see ChildProcess.swift). Not a product: users never build it.
+        .target(
+            name: "KliqTestSupport",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Tests/Support",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -196,7 +211,7 @@ let package = Package(
         .testTarget(
             name: "KliqWebhooksTests",
             dependencies: [
-                "KliqWebhooks", "KliqWebhooksTesting",
+                "KliqWebhooks", "KliqWebhooksTesting", "KliqTestSupport",
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
@@ -248,6 +263,7 @@ let package = Package(
                 "ShelfAlertsExample",
                 "KliqWebhooksHummingbirdTesting",
                 "KliqWebhooksTesting",
+                "KliqTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

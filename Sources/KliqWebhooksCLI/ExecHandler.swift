@@ -1,5 +1,6 @@
-import Foundation
 import KliqWebhooks
+import Subprocess
+import SystemPackage
 
 /// `--exec COMMAND`: runs COMMAND through `/bin/sh -c` for an event, with the raw event JSON on stdin and
 /// `KLIQ_EVENT_ID`, `KLIQ_EVENT_TYPE`, `KLIQ_JOB_ID` in its environment. Exit status 0 means handled.
@@ -27,87 +28,55 @@ struct ExecHandler: Sendable {
     var timeout: Duration = .seconds(300)
 
     func run(_ event: Event) async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", self.command]
-        var environment = ProcessInfo.processInfo.environment
-        environment[SecretSource.environmentVariable] = nil
-        environment["KLIQ_EVENT_ID"] = Self.environmentSafe(event.id)
-        environment["KLIQ_EVENT_TYPE"] = Self.environmentSafe(event.type.rawValue)
-        environment["KLIQ_JOB_ID"] = Self.environmentSafe(event.jobId ?? "")
-        process.environment = environment
-        let input = Pipe()
-        process.standardInput = input
-        process.standardOutput = FileHandle.standardError
-        process.standardError = FileHandle.standardError
-
+        let environment: [Environment.Key: String?] = [
+            Environment.Key(stringLiteral: SecretSource.environmentVariable): nil,
+            "KLIQ_EVENT_ID": Self.environmentSafe(event.id),
+            "KLIQ_EVENT_TYPE": Self.environmentSafe(event.type.rawValue),
+            "KLIQ_JOB_ID": Self.environmentSafe(event.jobId ?? ""),
+        ]
+        var options = PlatformOptions()
+        // The shell leads a process group of its own, so stopping it also stops what it started (a
+        // pipeline, `sleep`): SIGTERM to the group, then SIGKILL to the group after 5 s.
+        options.processGroupID = 0
+        options.teardownSequence = [.send(signal: .terminate, toProcessGroup: true, allowedDurationToNextStep: .seconds(5))]
+        let command = self.command
+        let platformOptions = options
         let body = event.rawBody
-        let running = RunningProcess(process)
         let limit = self.timeout
-        let (status, reason): (Int32, Process.TerminationReason) = try await withTaskCancellationHandler {
-            try await withThrowingTaskGroup(of: (Int32, Process.TerminationReason)?.self) { group in
-                group.addTask { try await self.wait(for: running, writing: body) }
-                group.addTask {
-                    try? await Task.sleep(for: limit)
-                    return nil
-                }
-                defer { group.cancelAll() }
-                if let finished = try await group.next()! { return finished }
-                // Time is up: stop the command's process group and wait until it is reaped.
-                running.terminate()
-                _ = try await group.next()
-                throw Timeout(command: self.command, limit: limit)
+        // Cancelling the run (time is up, or the shutdown grace period is over) runs the teardown above
+        // and reaps the process; `run` then returns how it ended.
+        let ended: TerminationStatus? = try await withThrowingTaskGroup(of: TerminationStatus?.self) { group in
+            group.addTask {
+                try await Subprocess.run(
+                    .path("/bin/sh"), arguments: ["-c", command], environment: .inherit.updating(environment),
+                    platformOptions: platformOptions, input: .inputWriter,
+                    output: .fileDescriptor(.standardError, closeAfterSpawningProcess: false),
+                    error: .fileDescriptor(.standardError, closeAfterSpawningProcess: false)
+                ) { execution in
+                    // A command that exits without reading its input is fine: the write just stops.
+                    _ = try? await execution.standardInputWriter.write(body)
+                    try? await execution.standardInputWriter.finish()
+                }.terminationStatus
             }
-        } onCancel: {
-            // The shutdown grace period is over: stop the command; the delivery stays pending.
-            running.terminate()
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            let first = try await group.next()!
+            group.cancelAll()
+            if first == nil { _ = try? await group.next() }  // the command, now stopped and reaped
+            return first
         }
-        guard status == 0, reason == .exit else {
-            throw Failure(command: self.command, status: status, signalled: reason == .uncaughtSignal)
-        }
-    }
-
-    private func wait(for running: RunningProcess, writing body: [UInt8]) async throws -> (Int32, Process.TerminationReason) {
-        let process = running.process
-        let input = process.standardInput as! Pipe
-        return try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { process in continuation.resume(returning: (process.terminationStatus, process.terminationReason)) }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
-                return
-            }
-            if Task.isCancelled { running.terminate() }
-            // Writing may block until the command reads; a command that exits without reading gets EPIPE
-            // (SIGPIPE is ignored by `serve`), which is fine.
-            let writer = input.fileHandleForWriting
-            Thread.detachNewThread {
-                try? writer.write(contentsOf: body)
-                try? writer.close()
-            }
+        switch ended {
+        case .none: throw Timeout(command: self.command, limit: limit)
+        case .exited(0)?: return
+        case .exited(let status)?: throw Failure(command: self.command, status: status, signalled: false)
+        case .signaled(let signal)?: throw Failure(command: self.command, status: signal, signalled: true)
         }
     }
 
     /// Environment values cannot hold NUL; an id with one (accepted and stored under an encoded name) is cut there.
     static func environmentSafe(_ value: String) -> String {
         String(value.prefix { $0 != "\0" })
-    }
-}
-
-/// A started child process, shared with the cancellation handler (Process itself is not Sendable;
-/// signalling is safe from any thread).
-final class RunningProcess: @unchecked Sendable {
-    let process: Process
-    init(_ process: Process) { self.process = process }
-
-    /// SIGTERM to the command's whole process group: `/bin/sh -c` may have children of its own (a
-    /// pipeline, `sleep`), and Foundation starts the shell as the leader of a new group.
-    func terminate() {
-        guard self.process.isRunning else { return }
-        let pid = self.process.processIdentifier
-        if getpgid(pid) == pid { kill(-pid, SIGTERM) }
-        kill(pid, SIGTERM)
     }
 }

@@ -66,16 +66,3 @@ package enum TestPostgres {
     /// A fresh schema name.
     package static func schema() -> String { "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16) }
 }
-
-
-
-/// Starts `process`. (One place for the tests to start processes; waiting for one is done by polling
-/// `isRunning`, never `waitUntilExit()`, which spins a run loop on whatever thread calls it.)
-package func launch(_ process: Process) throws {
-    try process.run()
-}
-
-/// Waits, by polling, until `process` has ended.
-package func waitForEnd(of process: Process) {
-    while process.isRunning { usleep(10_000) }
-}

@@ -33,7 +33,7 @@ struct CrashRecoveryTests {
         let bodies = (0..<Self.total).map(Self.body)
 
         // 1. A burst from 32 concurrent senders; SIGKILL once `killAfter` deliveries were acknowledged.
-        let server = try ServeProcess(arguments, environment: environment, workingDirectory: dir.path)
+        let server = try await ServeProcess(arguments, environment: environment, workingDirectory: dir.path)
         let port = try await server.waitUntilListening()
         let accepted = Locked<Set<Int>>([])
         let next = Locked(0)
@@ -62,7 +62,7 @@ struct CrashRecoveryTests {
             }
         }
         _ = try await server.waitForExit()
-        #expect(server.process.terminationReason == .uncaughtSignal)
+        #expect(server.process.status == .signalled(SIGKILL))
         let acknowledged = accepted.withLock { $0 }
         #expect(acknowledged.count >= killAfter)
         #expect(acknowledged.count < Self.total, "the kill came after the burst: nothing was tested")
@@ -77,7 +77,7 @@ struct CrashRecoveryTests {
 
         // 3. Restart on the same directory: every JSON file parses, acknowledged events are duplicates,
         //    and every acknowledged event reaches the handler within a bounded time.
-        let restarted = try ServeProcess(arguments, environment: environment, workingDirectory: dir.path)
+        let restarted = try await ServeProcess(arguments, environment: environment, workingDirectory: dir.path)
         let newPort = try await restarted.waitUntilListening()
         var unparseable: [String] = []
         let root = URL(fileURLWithPath: dir.file("kliq-data"))

@@ -39,7 +39,7 @@ struct DeployKitTests {
 
     @Test func exampleConfigFileIsValidForServe() async throws {
         let path = NginxIntegrationTests.repository.appendingPathComponent("deploy/systemd/kliq-webhooks.conf").path
-        let serve = try ServeProcess(["serve", "--config", path, "--print-config"], environment: [:], workingDirectory: self.dir.path)
+        let serve = try await ServeProcess(["serve", "--config", path, "--print-config"], environment: [:], workingDirectory: self.dir.path)
         #expect(try await serve.waitForExit() == 0, "\(serve.errors)")
         #expect(serve.output.contains("trusted-proxy = 127.0.0.1"))
         #expect(serve.output.contains("log-format = json"))

@@ -11,13 +11,13 @@ struct EventsCommandTests {
 
     /// Runs `kliq-webhooks ARGS…` to completion in the test directory.
     func cli(_ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
-        let process = try ServeProcess(arguments, environment: [:], workingDirectory: self.dir.path)
+        let process = try await ServeProcess(arguments, environment: [:], workingDirectory: self.dir.path)
         let status = try await process.waitForExit()
         return (status, process.output, process.errors)
     }
 
     func startServe() async throws -> ServeProcess {
-        let serve = try ServeProcess(
+        let serve = try await ServeProcess(
             ["serve", "--port", "0", "--exec", #"test -f "$OK""#, "--retry-attempts", "3", "--retry-delay", "0.05"],
             environment: ["KLIQ_WEBHOOK_SECRET": self.secret, "OK": self.dir.file("ok")], workingDirectory: self.dir.path)
         try await serve.waitUntilListening()

@@ -12,7 +12,7 @@ struct ExampleTests {
     }
 
     @Test func awaitCompletionStartsAJobAndGetsItThroughTheWebhook() async throws {
-        let example = try ServeProcess(["--no-op"], environment: [:], workingDirectory: self.dir.path,
+        let example = try await ServeProcess(["--no-op"], environment: [:], workingDirectory: self.dir.path,
                                        executable: Self.binary("AwaitCompletionExample"))
         #expect(try await example.waitForExit(timeout: .seconds(60)) == 0)
         #expect(example.output.contains(": queued"))
@@ -21,7 +21,7 @@ struct ExampleTests {
 
     @Test func shelfAlertsFlagsLowComplianceAndUrgentDamage() async throws {
         let secret = "whsec_example"
-        let app = try ServeProcess([], environment: ["KLIQ_WEBHOOK_SECRET": secret, "PORT": "0", "DATA_DIR": self.dir.file("data")],
+        let app = try await ServeProcess([], environment: ["KLIQ_WEBHOOK_SECRET": secret, "PORT": "0", "DATA_DIR": self.dir.file("data")],
                                    workingDirectory: self.dir.path, executable: Self.binary("ShelfAlertsExample"))
         let port = try await app.waitUntilListening()
         let fixtures = try Fixtures()

@@ -57,7 +57,7 @@ struct ForwardSignatureTests {
     }
 
     func serve(_ port: Int, _ extra: [String] = []) async throws -> ServeProcess {
-        let serve = try ServeProcess(["serve", "--port", "0", "--forward", "http://127.0.0.1:\(port)/hook", "--forward-timeout", "120"] + extra,
+        let serve = try await ServeProcess(["serve", "--port", "0", "--forward", "http://127.0.0.1:\(port)/hook", "--forward-timeout", "120"] + extra,
                                      environment: ["KLIQ_WEBHOOK_SECRET": self.secrets], workingDirectory: self.dir.path)
         try await serve.waitUntilListening()
         return serve
@@ -100,7 +100,7 @@ struct ForwardSignatureTests {
             #expect(try await serve.terminate() == 0)
 
             // Offline re-drive, then a restart that runs it.
-            let redeliver = try ServeProcess(["events", "redeliver", "evt_custom_0001"], environment: [:], workingDirectory: self.dir.path)
+            let redeliver = try await ServeProcess(["events", "redeliver", "evt_custom_0001"], environment: [:], workingDirectory: self.dir.path)
             #expect(try await redeliver.waitForExit() == 0)
             sink.mode.withLock { $0 = .succeed }
             sink.received.withLock { $0.removeAll() }
@@ -121,12 +121,12 @@ struct ForwardSignatureTests {
         api.setJob("job_fwd", status: .completed, completedAt: "2026-04-28T12:00:00Z")
         try await self.withSink { port, sink in
             sink.mode.withLock { $0 = .succeed }
-            let serve = try ServeProcess(
+            let serve = try await ServeProcess(
                 ["serve", "--port", "0", "--forward", "http://127.0.0.1:\(port)/hook", "--poll-after", "1s", "--data-dir", self.dir.file("poll-data")],
                 environment: ["KLIQ_WEBHOOK_SECRET": self.secrets, "KLIQ_API_KEY": "key_forward", "KLIQ_TENANT_ID": "t_1", "KLIQ_API_URL": api.baseURL],
                 workingDirectory: self.dir.path)
             try await serve.waitUntilListening()
-            let track = try ServeProcess(["jobs", "track", "job_fwd", "--data-dir", self.dir.file("poll-data")], environment: [:], workingDirectory: self.dir.path)
+            let track = try await ServeProcess(["jobs", "track", "job_fwd", "--data-dir", self.dir.file("poll-data")], environment: [:], workingDirectory: self.dir.path)
             #expect(try await track.waitForExit() == 0)
             #expect(try await eventually { sink.received.withLock { !$0.isEmpty } })
             #expect(try await serve.terminate() == 0)

@@ -118,7 +118,7 @@ struct HostileInputTests {
     @Test func everyRowGetsItsAnswerAndTheServerStaysUpWithinItsMemoryBound() async throws {
         let dir = TemporaryDirectory()
         let data = dir.file("data")
-        let serve = try ServeProcess(
+        let serve = try await ServeProcess(
             ["serve", "--port", "0", "--data-dir", data, "--request-timeout", "1", "--idle-timeout", "1.5", "--metrics-port", "off"],
             environment: ["KLIQ_WEBHOOK_SECRET": Self.secret], workingDirectory: dir.path)
         let port = try await serve.waitUntilListening()

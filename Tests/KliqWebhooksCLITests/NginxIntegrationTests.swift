@@ -1,4 +1,5 @@
 import Foundation
+import KliqTestSupport
 import KliqWebhooksTesting
 import Testing
 
@@ -18,34 +19,14 @@ struct NginxIntegrationTests {
             .first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    /// Runs a tool to completion on a thread of its own (never blocking the 2-thread cooperative pool);
-    /// returns its status and output (stdout and stderr together).
+    /// Runs a tool to completion; returns its status and output (stdout and stderr together).
     @discardableResult
     static func run(_ tool: String, _ arguments: [String], stdin: [UInt8]? = nil) async throws -> (status: Int32, output: String) {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try self.runBlocking(tool, arguments, stdin: stdin) }) }.start()
+        let (status, output) = try await ChildProcess.output(of: tool, arguments, stdin: stdin)
+        switch status {
+        case .exited(let code): return (code, output)
+        case .signalled(let signal): return (128 + signal, output)
         }
-    }
-
-    static func runBlocking(_ tool: String, _ arguments: [String], stdin: [UInt8]?) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        if let stdin {
-            let input = Pipe()
-            process.standardInput = input
-            try launch(process)
-            input.fileHandleForWriting.write(Data(stdin))
-            try input.fileHandleForWriting.close()
-        } else {
-            try launch(process)
-        }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        waitForEnd(of: process)
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
     static func freePort() throws -> Int {
@@ -95,7 +76,7 @@ struct NginxIntegrationTests {
                                                "-keyout", self.dir.file("key.pem"), "-out", self.dir.file("cert.pem")])
         try #require(generated.status == 0, "\(generated.output)")
 
-        let serve = try ServeProcess(
+        let serve = try await ServeProcess(
             ["serve", "--port", "0", "--data-dir", self.dir.file("data"), "--trusted-proxy", "127.0.0.1", "--log-format", "json"],
             environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
         let upstream = try await serve.waitUntilListening()
@@ -125,17 +106,10 @@ struct NginxIntegrationTests {
         let check = try await Self.run(nginx, ["-t", "-c", self.dir.file("nginx.conf")])
         try #require(check.status == 0, "nginx -t: \(check.output)")
 
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: nginx)
-        server.arguments = ["-c", self.dir.file("nginx.conf")]
-        server.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: self.dir.file("nginx-main.log")))
-        try launch(server)
-        defer {
-            // SIGKILL: nginx in single-process mode keeps the signal mask it inherits, in which a test
-            // runner's thread may block SIGTERM.
-            kill(server.processIdentifier, SIGKILL)
-            waitForEnd(of: server)
-        }
+        let server = try await ChildProcess(nginx, ["-c", self.dir.file("nginx.conf")], stderr: .file(self.dir.file("nginx-main.log")))
+        // SIGKILL: nginx in single-process mode keeps the signal mask it inherits, in which a test
+        // runner's thread may block SIGTERM.
+        defer { server.kill() }
         let base = "https://127.0.0.1:\(https)"
         // curl from 127.0.0.2: nginx sees that client; serve sees nginx (127.0.0.1, trusted).
         func curl(_ path: String, method: String = "GET", body: [UInt8]? = nil, headers: [String] = []) async throws -> (status: Int, headers: String, body: String) {

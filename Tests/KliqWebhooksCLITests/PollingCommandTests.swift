@@ -17,14 +17,14 @@ struct PollingCommandTests {
     func cli(_ arguments: [String], _ api: StubKliqAPI?) async throws -> (status: Int32, output: String, errors: String) {
         var environment = self.apiEnvironment
         if let api { environment["KLIQ_API_URL"] = api.baseURL }
-        let process = try ServeProcess(arguments, environment: environment, workingDirectory: self.dir.path)
+        let process = try await ServeProcess(arguments, environment: environment, workingDirectory: self.dir.path)
         let status = try await process.waitForExit()
         return (status, process.output, "\(process.errors)")
     }
 
     func serve(_ api: StubKliqAPI, handled: String, extra: [String] = []) async throws -> ServeProcess {
         try FileManager.default.createDirectory(atPath: handled, withIntermediateDirectories: true)
-        let serve = try ServeProcess(
+        let serve = try await ServeProcess(
             ["serve", "--port", "0", "--data-dir", self.dir.file("data"), "--poll-after", "1s", "--poll-rate", "5",
              "--exec", #"cat > "$OUT/$KLIQ_EVENT_ID.json""#] + extra,
             environment: self.apiEnvironment.merging(["KLIQ_API_URL": api.baseURL, "OUT": handled]) { $1 }, workingDirectory: self.dir.path)
@@ -98,7 +98,7 @@ struct PollingCommandTests {
     }
 
     @Test func anAPIKeyWithoutATenantIsRefusedAtStartAndTheKeyIsNeverPrinted() async throws {
-        let process = try ServeProcess(["serve", "--port", "0", "--data-dir", self.dir.file("data-cfg")],
+        let process = try await ServeProcess(["serve", "--port", "0", "--data-dir", self.dir.file("data-cfg")],
                                        environment: ["KLIQ_API_KEY": self.key, "KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
         #expect(try await process.waitForExit() == 2)
         #expect(process.errors.contains("needs the tenant too") && !process.errors.contains(self.key), "\(process.errors)")
@@ -129,9 +129,10 @@ extension PollingCommandTests {
         api.setJob("job_p2", status: .processing)
         let log = self.dir.file("pg-handled.log")
         var environment = self.apiEnvironment.merging(["KLIQ_API_URL": api.baseURL, "KLIQ_DATABASE_URL": url, "LOG": log]) { $1 }
-        let replicas = try (0..<2).map { _ in
-            try ServeProcess(["serve", "--port", "0", "--database-schema", schema, "--poll-after", "1s", "--exec", #"echo "$KLIQ_EVENT_ID" >> "$LOG""#],
-                             environment: environment, workingDirectory: self.dir.path)
+        var replicas: [ServeProcess] = []
+        for _ in 0..<2 {
+            replicas.append(try await ServeProcess(["serve", "--port", "0", "--database-schema", schema, "--poll-after", "1s", "--exec", #"echo "$KLIQ_EVENT_ID" >> "$LOG""#],
+                             environment: environment, workingDirectory: self.dir.path))
         }
         for replica in replicas { try await replica.waitUntilListening() }
         environment["KLIQ_API_URL"] = api.baseURL
@@ -162,7 +163,7 @@ extension PollingCommandTests {
         defer { api.stop() }
         api.setJob("job_w", status: .completed, detections: 3, completedAt: "2026-04-28T12:00:00Z")
         let data = self.dir.file("data-wait")
-        let serve = try ServeProcess(["serve", "--port", "0", "--data-dir", data],
+        let serve = try await ServeProcess(["serve", "--port", "0", "--data-dir", data],
                                      environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
         try await serve.waitUntilListening()
         #expect(!serve.output.contains("polling"), "this serve does not poll: the wait must")

@@ -18,17 +18,17 @@ struct PowerCutTests {
             .first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    static var missing: String? {
+    static func missing() async -> String? {
         guard FileManager.default.fileExists(atPath: "/dev/fuse") else { return "/dev/fuse" }
         guard NginxIntegrationTests.find("fusermount3") != nil else { return "fusermount3 (apt-get install fuse3)" }
         guard let python = Self.python,
-            (try? NginxIntegrationTests.runBlocking(python, ["-c", "import mfusepy"], stdin: nil).status) == 0
+            (try? await NginxIntegrationTests.run(python, ["-c", "import mfusepy"]).status) == 0
         else { return "python3 with mfusepy (pip install mfusepy)" }
         return nil
     }
 
     @Test func acknowledgedEventsSurviveAPowerCut() async throws {
-        if let missing = Self.missing {
+        if let missing = await Self.missing() {
             if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("the power-cut test needs \(missing); .ci/run installs it") }
             print("PowerCutTests: \(missing) is missing; the power-cut test did not run")
             return

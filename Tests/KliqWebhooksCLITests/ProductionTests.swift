@@ -14,13 +14,13 @@ struct ProductionTests {
 
     func write(_ name: String, _ text: String, mode: mode_t = 0o600) -> String {
         let path = self.dir.file(name)
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
         chmod(path, mode)
         return path
     }
 
     func printConfig(_ arguments: [String], environment: [String: String]) async throws -> (status: Int32, out: String, err: String) {
-        let serve = try ServeProcess(["serve", "--print-config"] + arguments, environment: environment, workingDirectory: self.dir.path)
+        let serve = try await ServeProcess(["serve", "--print-config"] + arguments, environment: environment, workingDirectory: self.dir.path)
         let status = try await serve.waitForExit()
         return (status, serve.output, serve.errors)
     }
@@ -98,7 +98,7 @@ struct ProductionTests {
         ([], ["KLIQ_REPLAY_WINDOW": "-3h"], "KLIQ_REPLAY_WINDOW: '-3h' is not a duration"),
     ])
     func invalidConfigurationFailsWithOneLine(_ arguments: [String], _ environment: [String: String], _ expected: String) async throws {
-        let serve = try ServeProcess(["serve"] + arguments, environment: environment.merging(["KLIQ_WEBHOOK_SECRET": self.secret]) { a, _ in a },
+        let serve = try await ServeProcess(["serve"] + arguments, environment: environment.merging(["KLIQ_WEBHOOK_SECRET": self.secret]) { a, _ in a },
                                      workingDirectory: self.dir.path)
         #expect(try await serve.waitForExit() == 2)
         let lines = serve.errors.split(separator: "\n")
@@ -111,7 +111,7 @@ struct ProductionTests {
     /// The database URL's password is never printed: `--print-config` shows `***`, and the URL alone
     /// selects the PostgreSQL store, saying so.
     @Test func printConfigHidesTheDatabasePassword() async throws {
-        let serve = try ServeProcess(["serve", "--print-config"],
+        let serve = try await ServeProcess(["serve", "--print-config"],
                                      environment: ["KLIQ_WEBHOOK_SECRET": self.secret, "KLIQ_DATABASE_URL": "postgres://kliq:pw-never-shown@db.internal/kliq"],
                                      workingDirectory: self.dir.path)
         #expect(try await serve.waitForExit() == 0)
@@ -133,7 +133,7 @@ struct ProductionTests {
     }
 
     @Test func environmentConfiguresARunningServer() async throws {
-        let serve = try ServeProcess(["serve"], environment: [
+        let serve = try await ServeProcess(["serve"], environment: [
             "KLIQ_WEBHOOK_SECRET": self.secret, "KLIQ_PORT": "0", "KLIQ_PATH": "/hooks/kliq", "KLIQ_DATA_DIR": self.dir.file("env-data"),
         ], workingDirectory: self.dir.path)
         try await serve.waitUntilListening()
@@ -147,7 +147,7 @@ struct ProductionTests {
 
     @Test func metricsCountOutcomesHandlersAndLatencyOnTheAdminPortOnly() async throws {
         let failOnce = self.dir.file("failed-once")
-        let serve = try ServeProcess(
+        let serve = try await ServeProcess(
             ["serve", "--port", "0", "--data-dir", self.dir.file("m-data"), "--retry-delay", "0.05",
              "--exec", "test -e \(failOnce) || { touch \(failOnce); exit 1; }"],
             environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
@@ -193,7 +193,7 @@ struct ProductionTests {
     }
 
     @Test func theReplayWindowRefusesOldEventsWithAClearAnswer() async throws {
-        let serve = try ServeProcess(["serve", "--port", "0", "--data-dir", self.dir.file("r-data"), "--replay-window", "3600"],
+        let serve = try await ServeProcess(["serve", "--port", "0", "--data-dir", self.dir.file("r-data"), "--replay-window", "3600"],
                                      environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
         try await serve.waitUntilListening()
         let old = try self.fixtures.load("visit.submitted")  // dated 2026-04
@@ -209,7 +209,7 @@ struct ProductionTests {
 
     @Test func retentionForgetsOldEventsAtStart() async throws {
         let data = self.dir.file("ret-data")
-        let first = try ServeProcess(["serve", "--port", "0", "--data-dir", data], environment: ["KLIQ_WEBHOOK_SECRET": self.secret],
+        let first = try await ServeProcess(["serve", "--port", "0", "--data-dir", data], environment: ["KLIQ_WEBHOOK_SECRET": self.secret],
                                      workingDirectory: self.dir.path)
         try await first.waitUntilListening()
         let fixture = try self.fixtures.load("visit.submitted")
@@ -219,7 +219,7 @@ struct ProductionTests {
         var times = [timespec(tv_sec: time(nil) - 3 * 86_400, tv_nsec: 0), timespec(tv_sec: time(nil) - 3 * 86_400, tv_nsec: 0)]
         #expect(utimensat(AT_FDCWD, file, &times, 0) == 0)
 
-        let second = try ServeProcess(["serve", "--port", "0", "--data-dir", data, "--replay-window", "12h", "--retention", "1d"],
+        let second = try await ServeProcess(["serve", "--port", "0", "--data-dir", data, "--replay-window", "12h", "--retention", "1d"],
                                       environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
         try await second.waitUntilListening()
         try await self.waitFor { !FileManager.default.fileExists(atPath: file) }
@@ -228,7 +228,7 @@ struct ProductionTests {
     }
 
     @Test func metricsCanBeTurnedOff() async throws {
-        let serve = try ServeProcess(["serve", "--port", "0", "--metrics-port", "off"],
+        let serve = try await ServeProcess(["serve", "--port", "0", "--metrics-port", "off"],
                                      environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
         try await serve.waitUntilListening()
         try await Task.sleep(for: .milliseconds(300))
@@ -238,7 +238,7 @@ struct ProductionTests {
 
     @Test func sighupRotatesSecretsFromTheFileWithoutARestart() async throws {
         let secrets = self.write("secrets", "whsec_before\n")
-        let serve = try ServeProcess(["serve", "--port", "0", "--secret-file", secrets, "--data-dir", self.dir.file("h-data")],
+        let serve = try await ServeProcess(["serve", "--port", "0", "--secret-file", secrets, "--data-dir", self.dir.file("h-data")],
                                      environment: [:], workingDirectory: self.dir.path)
         try await serve.waitUntilListening()
         #expect(!serve.errors.contains("chmod 600"))
@@ -246,13 +246,13 @@ struct ProductionTests {
         #expect(try await self.post(serve, first, Signer(secret: "whsec_before")).status == 200)
 
         // A broken file keeps the current secrets.
-        FileManager.default.createFile(atPath: secrets, contents: Data("\n# none\n".utf8))
+        _ = FileManager.default.createFile(atPath: secrets, contents: Data("\n# none\n".utf8))
         kill(serve.process.processIdentifier, SIGHUP)
         try await self.waitFor { serve.errors.contains("secrets not reloaded") }
         let second = try self.fixtures.load("visit.submitted").with(eventId: "evt_rotate_2").body
         #expect(try await self.post(serve, second, Signer(secret: "whsec_before")).status == 200)
 
-        FileManager.default.createFile(atPath: secrets, contents: Data("whsec_after\n".utf8))
+        _ = FileManager.default.createFile(atPath: secrets, contents: Data("whsec_after\n".utf8))
         kill(serve.process.processIdentifier, SIGHUP)
         try await self.waitFor { serve.errors.contains("secrets reloaded on SIGHUP") }
         let third = try self.fixtures.load("visit.submitted").with(eventId: "evt_rotate_3").body
@@ -265,12 +265,12 @@ struct ProductionTests {
 
     @Test func aSecretFileOthersCanReadIsWarnedAbout() async throws {
         let group = self.write("group", "whsec_group\n", mode: 0o640)
-        let fine = try ServeProcess(["serve", "--port", "0", "--secret-file", group], environment: [:], workingDirectory: self.dir.path)
+        let fine = try await ServeProcess(["serve", "--port", "0", "--secret-file", group], environment: [:], workingDirectory: self.dir.path)
         try await fine.waitUntilListening()
         #expect(!fine.errors.contains("chmod"))
         #expect(try await fine.terminate() == 0)
         let secrets = self.write("loose", "whsec_loose\n", mode: 0o644)
-        let serve = try ServeProcess(["serve", "--port", "0", "--secret-file", secrets], environment: [:], workingDirectory: self.dir.path)
+        let serve = try await ServeProcess(["serve", "--port", "0", "--secret-file", secrets], environment: [:], workingDirectory: self.dir.path)
         try await serve.waitUntilListening()
         #expect(serve.errors.contains("other users can read or change the secret file; run: chmod 600 \(secrets)"))
         #expect(!serve.errors.contains("whsec_loose"))
@@ -280,7 +280,7 @@ struct ProductionTests {
     /// SIGTERM during an upload: the request in flight is still answered (and stored), new connections
     /// are refused, and the process exits 0.
     @Test func sigtermAnswersTheRequestInFlightThenRefusesNewOnes() async throws {
-        let serve = try ServeProcess(["serve", "--port", "0", "--data-dir", self.dir.file("d-data")],
+        let serve = try await ServeProcess(["serve", "--port", "0", "--data-dir", self.dir.file("d-data")],
                                      environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
         let port = try await serve.waitUntilListening()
         let fixture = try self.fixtures.load("cv.job.completed.shelf-detection-v2")

@@ -58,17 +58,17 @@ struct ReplicasTests {
         let schema = TestPostgres.schema()
         let log = self.dir.file("handled.log")
         let environment = ["KLIQ_WEBHOOK_SECRET": self.secret, "KLIQ_DATABASE_URL": url]
-        @Sendable func replica() throws -> ServeProcess {
-            try ServeProcess(["serve", "--port", "0", "--database-schema", schema, "--lease", "3",
+        @Sendable func replica() async throws -> ServeProcess {
+            try await ServeProcess(["serve", "--port", "0", "--database-schema", schema, "--lease", "3",
                               "--exec", "cat > /dev/null; sleep 0.0$((RANDOM % 5)); echo \"$KLIQ_EVENT_ID\" >> '\(log)'"],
                              environment: environment, workingDirectory: self.dir.path)
         }
-        let started = [try replica(), try replica(), try replica()]
+        let started = [try await replica(), try await replica(), try await replica()]
         for replica in started { try await replica.waitUntilListening() }
         let load = Load(started, secret: self.secret)
 
         // A `jobs wait` before the job exists; released by a delivery to replica 3.
-        let wait = try ServeProcess(["jobs", "wait", "job_wait", "--database-schema", schema, "--timeout", "60"],
+        let wait = try await ServeProcess(["jobs", "wait", "job_wait", "--database-schema", schema, "--timeout", "60"],
                                     environment: environment, workingDirectory: self.dir.path)
 
         let ids = (0..<240).map { "evt_rep_\($0)" }
@@ -91,7 +91,7 @@ struct ReplicasTests {
                 let victim = load.replicas.withLock { $0[1] }
                 kill(victim.process.processIdentifier, SIGKILL)
                 _ = try await victim.waitForExit()
-                let restarted = try replica()
+                let restarted = try await replica()
                 try await restarted.waitUntilListening()
                 load.replicas.withLock { $0[1] = restarted }
                 load.ports.withLock { $0[1] = restarted.port }
@@ -127,7 +127,7 @@ struct ReplicasTests {
         let twice = Dictionary(grouping: handled, by: { $0 }).filter { $0.value.count > 1 }
         #expect(twice.count <= 16, "handled twice: \(twice.keys.sorted())")
 
-        let listed = try ServeProcess(["events", "list", "--accepted", "--database-schema", schema, "--limit", "1000", "--json"],
+        let listed = try await ServeProcess(["events", "list", "--accepted", "--database-schema", schema, "--limit", "1000", "--json"],
                                       environment: environment, workingDirectory: self.dir.path)
         #expect(try await listed.waitForExit() == 0)
         #expect(listed.output.split(separator: "\n").count == ids.count + 1)
@@ -144,11 +144,11 @@ struct ReplicasTests {
         let fixtures = try Fixtures()
         let environment = ["KLIQ_WEBHOOK_SECRET": self.secret, "KLIQ_DATABASE_URL": url]
         func run(_ arguments: [String]) async throws -> ServeProcess {
-            let process = try ServeProcess(arguments, environment: environment, workingDirectory: self.dir.path)
+            let process = try await ServeProcess(arguments, environment: environment, workingDirectory: self.dir.path)
             #expect(try await process.waitForExit() == 0, "\(arguments): \(process.errors)")
             return process
         }
-        let files = try ServeProcess(["serve", "--port", "0", "--store", "files", "--data-dir", self.dir.file("source")],
+        let files = try await ServeProcess(["serve", "--port", "0", "--store", "files", "--data-dir", self.dir.file("source")],
                                      environment: environment, workingDirectory: self.dir.path)
         try await files.waitUntilListening()
         let signer = Signer(secret: self.secret)
@@ -170,11 +170,11 @@ struct ReplicasTests {
         for name in self.dir.names("source/jobs") {
             #expect(self.dir.contents("exported/jobs/\(name)") == self.dir.contents("source/jobs/\(name)"), "\(name)")
         }
-        let refused = try ServeProcess(["export", "--to", self.dir.file("exported"), "--database-schema", schema], environment: environment,
+        let refused = try await ServeProcess(["export", "--to", self.dir.file("exported"), "--database-schema", schema], environment: environment,
                                        workingDirectory: self.dir.path)
         #expect(try await refused.waitForExit() != 0 && refused.errors.contains("is not empty"))
 
-        let target = try ServeProcess(["serve", "--port", "0", "--store", "files", "--data-dir", self.dir.file("target")],
+        let target = try await ServeProcess(["serve", "--port", "0", "--store", "files", "--data-dir", self.dir.file("target")],
                                       environment: environment, workingDirectory: self.dir.path)
         try await target.waitUntilListening()
         let replay = try await run(["replay", "--url", "http://127.0.0.1:\(target.port)/webhooks/kliq", "--from-store", "postgres",
@@ -191,7 +191,7 @@ struct ReplicasTests {
     @Test func aDatabaseRestartUnderLoadLosesNothingAcknowledged() async throws {
         guard TestPostgres.url() != nil, let cluster = TestPostgres.ownCluster() else { return }
         let environment = ["KLIQ_WEBHOOK_SECRET": self.secret, "KLIQ_DATABASE_URL": cluster.url]
-        let serve = try ServeProcess(["serve", "--port", "0"], environment: environment, workingDirectory: self.dir.path)
+        let serve = try await ServeProcess(["serve", "--port", "0"], environment: environment, workingDirectory: self.dir.path)
         try await serve.waitUntilListening()
         let load = Load([serve], secret: self.secret)
         load.ports.withLock { $0 = [serve.port, serve.port, serve.port] }
@@ -227,7 +227,7 @@ struct ReplicasTests {
         // (Deliveries arriving while the server restarts either wait for a connection — the accept's
         // deadline is 10 s — or get `503` and are retried: \(refusals) of them here.)
         print("database restart under load: \(refusals.value.load(ordering: .relaxed)) deliveries refused and retried")
-        let listed = try ServeProcess(["events", "list", "--accepted", "--limit", "1000", "--json"], environment: environment,
+        let listed = try await ServeProcess(["events", "list", "--accepted", "--limit", "1000", "--json"], environment: environment,
                                       workingDirectory: self.dir.path)
         #expect(try await listed.waitForExit() == 0)
         let stored = Set(listed.output.split(separator: "\n").compactMap {
@@ -243,12 +243,12 @@ struct ReplicasTests {
         guard let url = TestPostgres.url() else { return }
         let schema = TestPostgres.schema()
         let environment = ["KLIQ_WEBHOOK_SECRET": self.secret, "KLIQ_DATABASE_URL": url]
-        let migrate = try ServeProcess(["migrate", "--database-schema", schema], environment: environment, workingDirectory: self.dir.path)
+        let migrate = try await ServeProcess(["migrate", "--database-schema", schema], environment: environment, workingDirectory: self.dir.path)
         #expect(try await migrate.waitForExit() == 0)
         #expect(migrate.output.contains("schema \(schema): version 2 (was 0)"), "\(migrate.output)")
         let psql = "/bin/sh -c \"psql '\(url.split(separator: "?")[0])' -q -c 'INSERT INTO \(schema).schema_migrations (version) VALUES (99)'\""
         #expect(system(psql) == 0)
-        let serve = try ServeProcess(["serve", "--port", "0", "--database-schema", schema], environment: environment, workingDirectory: self.dir.path)
+        let serve = try await ServeProcess(["serve", "--port", "0", "--database-schema", schema], environment: environment, workingDirectory: self.dir.path)
         #expect(try await serve.waitForExit() == 1)
         #expect(serve.errors.split(separator: "\n").filter { $0.hasPrefix("kliq-webhooks:") }.count == 1)
         #expect(serve.errors.contains("schema \(schema) is at version 99, newer than this kliq-webhooks knows (2)"), "\(serve.errors)")

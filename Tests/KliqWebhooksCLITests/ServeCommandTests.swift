@@ -19,7 +19,7 @@ struct ServeCommandTests {
     }
 
     @Test func refusesToStartWithoutASecret() async throws {
-        let serve = try ServeProcess(["serve", "--port", "0"], environment: [:], workingDirectory: self.dir.path)
+        let serve = try await ServeProcess(["serve", "--port", "0"], environment: [:], workingDirectory: self.dir.path)
         #expect(try await serve.waitForExit() == 2)
         let lines = serve.errors.split(separator: "\n")
         #expect(lines.count == 1)
@@ -28,11 +28,11 @@ struct ServeCommandTests {
     }
 
     @Test func refusesAnUnreadableOrEmptySecretFile() async throws {
-        let missing = try ServeProcess(["serve", "--secret-file", self.dir.file("nope")], environment: [:], workingDirectory: self.dir.path)
+        let missing = try await ServeProcess(["serve", "--secret-file", self.dir.file("nope")], environment: [:], workingDirectory: self.dir.path)
         #expect(try await missing.waitForExit() == 2)
         #expect(missing.errors.contains("cannot read --secret-file"))
         #expect(FileManager.default.createFile(atPath: self.dir.file("empty"), contents: Data("# nothing\n\n".utf8)))
-        let empty = try ServeProcess(["serve", "--secret-file", self.dir.file("empty")], environment: [:], workingDirectory: self.dir.path)
+        let empty = try await ServeProcess(["serve", "--secret-file", self.dir.file("empty")], environment: [:], workingDirectory: self.dir.path)
         #expect(try await empty.waitForExit() == 2)
         #expect(empty.errors.contains("holds no secret"))
     }
@@ -40,7 +40,7 @@ struct ServeCommandTests {
     @Test func acceptsThenDeduplicatesAcrossARestartAndExitsCleanly() async throws {
         let env = ["KLIQ_WEBHOOK_SECRET": self.secret]
         let body = try self.fixtures.load("cv.job.completed.shelf-detection-v2").body
-        let first = try ServeProcess(["serve", "--port", "0"], environment: env, workingDirectory: self.dir.path)
+        let first = try await ServeProcess(["serve", "--port", "0"], environment: env, workingDirectory: self.dir.path)
         try await first.waitUntilListening()
         #expect(first.output.contains("http://127.0.0.1:\(first.port)/webhooks/kliq"))
         let accepted = try await self.post(first, body)
@@ -49,7 +49,7 @@ struct ServeCommandTests {
         #expect(self.dir.contents("kliq-data/events/evt_shelf_0001.json") == body)
         #expect(try await first.terminate() == 0)
 
-        let second = try ServeProcess(["serve", "--port", "0"], environment: env, workingDirectory: self.dir.path)
+        let second = try await ServeProcess(["serve", "--port", "0"], environment: env, workingDirectory: self.dir.path)
         try await second.waitUntilListening()
         let again = try await self.post(second, body)
         #expect(again.status == 200)
@@ -62,9 +62,9 @@ struct ServeCommandTests {
 
     @Test func aSecondServerOnTheSameDataDirectoryIsRefused() async throws {
         let env = ["KLIQ_WEBHOOK_SECRET": self.secret]
-        let first = try ServeProcess(["serve", "--port", "0"], environment: env, workingDirectory: self.dir.path)
+        let first = try await ServeProcess(["serve", "--port", "0"], environment: env, workingDirectory: self.dir.path)
         try await first.waitUntilListening()
-        let second = try ServeProcess(["serve", "--port", "0"], environment: env, workingDirectory: self.dir.path)
+        let second = try await ServeProcess(["serve", "--port", "0"], environment: env, workingDirectory: self.dir.path)
         #expect(try await second.waitForExit() == 1)
         #expect(second.errors.contains("in use by process \(first.process.processIdentifier)"))
         #expect(try await first.terminate() == 0)
@@ -88,7 +88,7 @@ struct ServeCommandTests {
         let sink = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                                logger: Logger(label: "sink", factory: { _ in SwiftLogNoOpLogHandler() }))
         try await sink.test(.live) { client in
-            let serve = try ServeProcess(
+            let serve = try await ServeProcess(
                 ["serve", "--port", "0", "--forward", "http://127.0.0.1:\(client.port!)/hook", "--events", "cv.job.completed, cv.job.failed"],
                 environment: ["KLIQ_WEBHOOK_SECRET": "whsec_old,\(self.secret)"], workingDirectory: self.dir.path)
             try await serve.waitUntilListening()
@@ -116,7 +116,7 @@ struct ServeCommandTests {
         let out = self.dir.file("handled")
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let command = #"cat > "$OUT/$KLIQ_EVENT_ID.json"; echo "$KLIQ_EVENT_ID $KLIQ_EVENT_TYPE [$KLIQ_JOB_ID] secret=${KLIQ_WEBHOOK_SECRET:-none}" >> "$OUT/env.txt""#
-        let serve = try ServeProcess(["serve", "--port", "0", "--exec", command, "--exec", "exit 3"],
+        let serve = try await ServeProcess(["serve", "--port", "0", "--exec", command, "--exec", "exit 3"],
                                      environment: ["KLIQ_WEBHOOK_SECRET": self.secret, "OUT": out], workingDirectory: self.dir.path)
         try await serve.waitUntilListening()
         let job = try self.fixtures.load("cv.job.completed.custom").body
@@ -137,7 +137,7 @@ struct ServeCommandTests {
     @Test func secretFileRotationAcceptsEachLine() async throws {
         let file = self.dir.file("secrets")
         #expect(FileManager.default.createFile(atPath: file, contents: Data("whsec_new\nwhsec_previous\n".utf8)))
-        let serve = try ServeProcess(["serve", "--port", "0", "--secret-file", file, "--data-dir", self.dir.file("data")],
+        let serve = try await ServeProcess(["serve", "--port", "0", "--secret-file", file, "--data-dir", self.dir.file("data")],
                                      environment: [:], workingDirectory: self.dir.path)
         try await serve.waitUntilListening()
         #expect(serve.output.contains("2 secrets from --secret-file"))
@@ -151,7 +151,7 @@ struct ServeCommandTests {
     }
 
     @Test func invalidOptionsFailFastWithOneClearMessage() async throws {
-        let serve = try ServeProcess(["serve", "--path", "no-slash"], environment: ["KLIQ_WEBHOOK_SECRET": self.secret],
+        let serve = try await ServeProcess(["serve", "--path", "no-slash"], environment: ["KLIQ_WEBHOOK_SECRET": self.secret],
                                      workingDirectory: self.dir.path)
         #expect(try await serve.waitForExit() != 0)
         #expect(serve.errors.contains("--path: path must start with '/'"))
@@ -160,7 +160,7 @@ struct ServeCommandTests {
     @Test func sigtermLetsRunningHandlersFinishThenExitsZero() async throws {
         let out = self.dir.file("handled")
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let serve = try ServeProcess(["serve", "--port", "0", "--exec", #"sleep 1; touch "$OUT/done-$KLIQ_EVENT_ID""#],
+        let serve = try await ServeProcess(["serve", "--port", "0", "--exec", #"sleep 1; touch "$OUT/done-$KLIQ_EVENT_ID""#],
                                      environment: ["KLIQ_WEBHOOK_SECRET": self.secret, "OUT": out], workingDirectory: self.dir.path)
         try await serve.waitUntilListening()
         #expect(try await self.post(serve, try self.fixtures.load("cv.job.failed.error-object").body).status == 200)
@@ -170,7 +170,7 @@ struct ServeCommandTests {
     }
 
     @Test func aHandlerStillRunningWhenTheGracePeriodEndsIsStoppedAndStaysPending() async throws {
-        let serve = try ServeProcess(["serve", "--port", "0", "--exec", "sleep 30", "--shutdown-grace", "0.5"],
+        let serve = try await ServeProcess(["serve", "--port", "0", "--exec", "sleep 30", "--shutdown-grace", "0.5"],
                                      environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
         try await serve.waitUntilListening()
         let response = try await self.post(serve, try self.fixtures.load("visit.submitted").body)
@@ -179,14 +179,14 @@ struct ServeCommandTests {
         let start = ContinuousClock.now
         #expect(try await serve.terminate() == 0)
         #expect(ContinuousClock.now - start < .seconds(5))
-        let list = try ServeProcess(["events", "list", "--pending"], environment: [:], workingDirectory: self.dir.path)
+        let list = try await ServeProcess(["events", "list", "--pending"], environment: [:], workingDirectory: self.dir.path)
         #expect(try await list.waitForExit() == 0)
         #expect(list.output.contains("evt_visit_0001"))
         #expect(list.output.contains("exec#1: pending"))
     }
 
     @Test func anExecRunThatTakesTooLongIsStoppedAndRetriedThenDead() async throws {
-        let serve = try ServeProcess(["serve", "--port", "0", "--exec", "sleep 20", "--exec-timeout", "0.3",
+        let serve = try await ServeProcess(["serve", "--port", "0", "--exec", "sleep 20", "--exec-timeout", "0.3",
                                       "--retry-attempts", "2", "--retry-delay", "0.05"],
                                      environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
         try await serve.waitUntilListening()
@@ -194,7 +194,7 @@ struct ServeCommandTests {
         #expect(try await self.post(serve, try self.fixtures.load("visit.submitted").body).status == 200)
         var shown = ""
         #expect(try await eventually(timeout: .seconds(15)) {
-            let show = try? ServeProcess(["events", "show", "evt_visit_0001"], environment: [:], workingDirectory: self.dir.path)
+            let show = try? await ServeProcess(["events", "show", "evt_visit_0001"], environment: [:], workingDirectory: self.dir.path)
             _ = try? await show?.waitForExit()
             shown = show?.output ?? ""
             return shown.contains("exec#1: dead (2 attempts)")
@@ -205,7 +205,7 @@ struct ServeCommandTests {
     }
 
     @Test func jsonLogsAreOneObjectALineWithTheDeliveryFields() async throws {
-        let serve = try ServeProcess(["serve", "--port", "0", "--log-format", "json"],
+        let serve = try await ServeProcess(["serve", "--port", "0", "--log-format", "json"],
                                      environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
         try await serve.waitUntilListening()
         #expect(try await self.post(serve, try self.fixtures.load("cv.job.failed.error-object").body).status == 200)
@@ -224,7 +224,7 @@ struct ServeCommandTests {
     }
 
     @Test func memoryStoreKeepsNothingOnDiskButStillDeduplicates() async throws {
-        let serve = try ServeProcess(["serve", "--port", "0", "--store", "memory"],
+        let serve = try await ServeProcess(["serve", "--port", "0", "--store", "memory"],
                                      environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
         try await serve.waitUntilListening()
         #expect(serve.output.contains("in memory only"))
@@ -238,7 +238,7 @@ struct ServeCommandTests {
 
     @Test func helpNeverShowsTheSecret() async throws {
         for arguments in [["--help"], ["serve", "--help"], ["sign", "--help"], ["replay", "--help"]] {
-            let help = try ServeProcess(arguments, environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
+            let help = try await ServeProcess(arguments, environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
             #expect(try await help.waitForExit() == 0)
             #expect(help.output.contains("USAGE"))
             #expect(!(help.output + help.errors).contains(self.secret), "\(arguments)")
@@ -248,7 +248,7 @@ struct ServeCommandTests {
     /// A port already taken or an address this machine does not have: no line claims serve is up, one
     /// line says which listener and why, exit 1 at once (it hung until SIGKILL before).
     @Test func aListenerThatCannotBindFailsAtOnceWithOneLine() async throws {
-        let first = try ServeProcess(["serve", "--port", "0", "--data-dir", self.dir.file("bind-a")],
+        let first = try await ServeProcess(["serve", "--port", "0", "--data-dir", self.dir.file("bind-a")],
                                      environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
         let port = try await first.waitUntilListening()
         let cases: [([String], String)] = [
@@ -259,7 +259,7 @@ struct ServeCommandTests {
         ]
         for (arguments, expected) in cases {
             let started = ContinuousClock.now
-            let second = try ServeProcess(["serve", "--data-dir", self.dir.file("bind-b")] + arguments,
+            let second = try await ServeProcess(["serve", "--data-dir", self.dir.file("bind-b")] + arguments,
                                           environment: ["KLIQ_WEBHOOK_SECRET": self.secret, "KLIQ_METRICS_PORT": "0"], workingDirectory: self.dir.path)
             #expect(try await second.waitForExit(timeout: .seconds(20)) == 1, "\(arguments)")
             #expect(ContinuousClock.now - started < .seconds(15))
@@ -273,7 +273,7 @@ struct ServeCommandTests {
     /// Every refusal is in the log — a 413 too, whose body the receiver never reads — and a signature
     /// that does not verify points to the tool that says why.
     @Test func refusalsAreLoggedWithWhatToDo() async throws {
-        let serve = try ServeProcess(["serve", "--port", "0", "--max-body-bytes", "100", "--data-dir", self.dir.file("refusals")],
+        let serve = try await ServeProcess(["serve", "--port", "0", "--max-body-bytes", "100", "--data-dir", self.dir.file("refusals")],
                                      environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
         try await serve.waitUntilListening()
         let big = Array(#"{"id":"evt_big","type":"visit.submitted","data":{"pad":"\#(String(repeating: "x", count: 200))"}}"#.utf8)

@@ -1,4 +1,5 @@
 import Foundation
+import KliqTestSupport
 import KliqWebhooksTesting
 
 /// The built `kliq-webhooks` binary, run as a child process for black-box tests.
@@ -9,28 +10,23 @@ final class ServeProcess: @unchecked Sendable {
         return me.deletingLastPathComponent().appendingPathComponent("kliq-webhooks")
     }
 
-    let process = Process()
+    let process: ChildProcess
     let stdout: String
     let stderr: String
     private(set) var port = 0
 
     /// Starts `kliq-webhooks ARGS…` with `environment` added to a clean one (PATH, HOME, and
     /// `KLIQ_METRICS_PORT=0`).
-    init(_ arguments: [String], environment: [String: String], workingDirectory: String, executable: String? = nil) throws {
+    init(_ arguments: [String], environment: [String: String], workingDirectory: String, executable: String? = nil) async throws {
         self.stdout = workingDirectory + "/stdout-\(UUID().uuidString).log"
         self.stderr = workingDirectory + "/stderr-\(UUID().uuidString).log"
-        _ = FileManager.default.createFile(atPath: self.stdout, contents: nil)
-        _ = FileManager.default.createFile(atPath: self.stderr, contents: nil)
-        self.process.executableURL = executable.map { URL(fileURLWithPath: $0) } ?? Self.executable
-        self.process.arguments = arguments
         // A free metrics port, so parallel tests never collide on the default one.
         var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": workingDirectory, "KLIQ_METRICS_PORT": "0"]
         env.merge(environment) { $1 }
-        self.process.environment = env
-        self.process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory)
-        self.process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: self.stdout))
-        self.process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: self.stderr))
-        try launch(self.process)
+        self.process = try await ChildProcess(
+            executable ?? Self.executable.path, arguments, environment: env, workingDirectory: workingDirectory,
+            stdout: .file(self.stdout), stderr: .file(self.stderr)
+        )
     }
 
     /// Waits for the listening line and returns the bound port.
@@ -44,7 +40,7 @@ final class ServeProcess: @unchecked Sendable {
                 self.port = port
                 return port
             }
-            guard self.process.isRunning else { throw Failure("serve exited (\(self.process.terminationStatus)): \(self.errors)") }
+            if let status = self.process.status { throw Failure("serve exited (\(status)): \(self.errors)") }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw Failure("serve did not print its listening line: \(self.errors)")
@@ -52,20 +48,16 @@ final class ServeProcess: @unchecked Sendable {
 
     /// Sends SIGTERM and waits for the exit status.
     func terminate(timeout: Duration = .seconds(30)) async throws -> Int32 {
-        if self.process.isRunning { kill(self.process.processIdentifier, SIGTERM) }
+        self.process.kill(SIGTERM)
         return try await self.waitForExit(timeout: timeout)
     }
 
+    /// The exit code, or the signal's number when a signal ended it.
     func waitForExit(timeout: Duration = .seconds(30)) async throws -> Int32 {
-        let deadline = ContinuousClock.now + timeout
-        while self.process.isRunning {
-            guard ContinuousClock.now < deadline else {
-                kill(self.process.processIdentifier, SIGKILL)
-                throw Failure("serve did not exit in time")
-            }
-            try await Task.sleep(for: .milliseconds(20))
+        switch try await self.process.waitForExit(timeout: timeout) {
+        case nil: throw Failure("serve did not exit in time")
+        case .exited(let code), .signalled(let code): return code
         }
-        return self.process.terminationStatus
     }
 
     var output: String { (try? String(contentsOfFile: self.stdout, encoding: .utf8)) ?? "" }
@@ -74,7 +66,7 @@ final class ServeProcess: @unchecked Sendable {
     var client: RawHTTPClient { RawHTTPClient(port: self.port) }
 
     deinit {
-        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
+        self.process.kill()
     }
 
     struct Failure: Error, CustomStringConvertible {

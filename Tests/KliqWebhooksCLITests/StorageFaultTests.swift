@@ -1,4 +1,5 @@
 import Foundation
+import KliqTestSupport
 import KliqWebhooksTesting
 import Testing
 
@@ -9,23 +10,17 @@ struct StorageFaultTests {
     let secret = "whsec_disk_test"
 
     /// Mounts a 512 KiB tmpfs at `path`; `nil` with the reason when this machine does not allow it.
-    static func mountSmallDisk(at path: String) -> String? {
+    static func mountSmallDisk(at path: String) async -> String? {
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        let mount = Process()
-        mount.executableURL = URL(fileURLWithPath: "/bin/mount")
-        mount.arguments = ["-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs", path]
-        mount.standardError = FileHandle.nullDevice
-        do { try launch(mount) } catch { return "cannot run mount: \(error)" }
-        waitForEnd(of: mount)
-        return mount.terminationStatus == 0 ? nil : "mount -t tmpfs failed (status \(mount.terminationStatus)); not root or no CAP_SYS_ADMIN"
+        let mount: ChildProcess.Status
+        do {
+            mount = try await ChildProcess.output(of: "/bin/mount", ["-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs", path]).status
+        } catch { return "cannot run mount: \(error)" }
+        return mount == .exited(0) ? nil : "mount -t tmpfs failed (\(mount)); not root or no CAP_SYS_ADMIN"
     }
 
-    static func unmount(_ path: String) {
-        let umount = Process()
-        umount.executableURL = URL(fileURLWithPath: "/bin/umount")
-        umount.arguments = ["-l", path]
-        try? launch(umount)
-        waitForEnd(of: umount)
+    static func unmount(_ path: String) async {
+        _ = try? await ChildProcess.output(of: "/bin/umount", ["-l", path])
     }
 
     /// Fills the file system holding `path` until it refuses to take more.
@@ -38,12 +33,19 @@ struct StorageFaultTests {
 
     @Test func aFullDiskAnswers503LeavesNothingBehindAndRecoversByItself() async throws {
         let disk = self.dir.file("disk")
-        if let reason = Self.mountSmallDisk(at: disk) {
+        if let reason = await Self.mountSmallDisk(at: disk) {
             print("StorageFaultTests: the real full-disk check did not run here: \(reason). The injected-fault tests still cover 503.")
             return
         }
-        defer { Self.unmount(disk) }
-        let serve = try ServeProcess(["serve", "--port", "0", "--data-dir", disk + "/data"],
+        do { try await self.fillWhileServing(disk) } catch {
+            await Self.unmount(disk)
+            throw error
+        }
+        await Self.unmount(disk)
+    }
+
+    func fillWhileServing(_ disk: String) async throws {
+        let serve = try await ServeProcess(["serve", "--port", "0", "--data-dir", disk + "/data"],
                                      environment: ["KLIQ_WEBHOOK_SECRET": self.secret], workingDirectory: self.dir.path)
         defer { kill(serve.process.processIdentifier, SIGKILL) }
         try await serve.waitUntilListening()

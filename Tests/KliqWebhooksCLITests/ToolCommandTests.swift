@@ -9,7 +9,7 @@ struct ToolCommandTests {
     let fixtures: Fixtures = try! Fixtures()
 
     func cli(_ arguments: [String], secret: String? = "whsec_fixture_secret") async throws -> (status: Int32, output: String, errors: String) {
-        let process = try ServeProcess(arguments, environment: secret.map { ["KLIQ_WEBHOOK_SECRET": $0] } ?? [:], workingDirectory: self.dir.path)
+        let process = try await ServeProcess(arguments, environment: secret.map { ["KLIQ_WEBHOOK_SECRET": $0] } ?? [:], workingDirectory: self.dir.path)
         let status = try await process.waitForExit()
         return (status, process.output, process.errors)
     }
@@ -62,7 +62,7 @@ struct ToolCommandTests {
     }
 
     @Test func jobsListShowAndWaitReadADataDirectoryWhileServeRuns() async throws {
-        let serve = try ServeProcess(["serve", "--port", "0"], environment: ["KLIQ_WEBHOOK_SECRET": "whsec_fixture_secret"],
+        let serve = try await ServeProcess(["serve", "--port", "0"], environment: ["KLIQ_WEBHOOK_SECRET": "whsec_fixture_secret"],
                                      workingDirectory: self.dir.path)
         try await serve.waitUntilListening()
         func deliver(_ name: String) async throws {
@@ -107,8 +107,8 @@ struct ToolCommandTests {
 extension ToolCommandTests {
     @Test func replaySignsAndPostsFixturesAndSummarises() async throws {
         let env = ["KLIQ_WEBHOOK_SECRET": "whsec_fixture_secret"]
-        let first = try ServeProcess(["serve", "--port", "0"], environment: env, workingDirectory: self.dir.path)
-        let second = try ServeProcess(["serve", "--port", "0", "--data-dir", "other"], environment: env, workingDirectory: self.dir.path)
+        let first = try await ServeProcess(["serve", "--port", "0"], environment: env, workingDirectory: self.dir.path)
+        let second = try await ServeProcess(["serve", "--port", "0", "--data-dir", "other"], environment: env, workingDirectory: self.dir.path)
         let url = "http://127.0.0.1:\(try await first.waitUntilListening())/webhooks/kliq"
         let otherURL = "http://127.0.0.1:\(try await second.waitUntilListening())/webhooks/kliq"
         let count = try self.fixtures.names().count

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 @testable import KliqWebhooks
+import KliqTestSupport
 import KliqWebhooksTesting
 import Testing
 
@@ -54,17 +55,10 @@ struct FileEventStoreTests {
     /// directory right after releasing the store still works. (Without the retry this failed within a
     /// few dozen rounds.)
     @Test func reopeningWhileThisProcessStartsOthersIsNotRefused() async throws {
-        let stop = Atomic(false)
-        let spawner = Thread {
-            while !stop.load(ordering: .relaxed) {
-                let child = Process()
-                child.executableURL = URL(fileURLWithPath: "/bin/true")
-                try? launch(child)
-                waitForEnd(of: child)
-            }
+        let spawner = Task.detached {
+            while !Task.isCancelled { _ = try? await ChildProcess.output(of: "/bin/true", []) }
         }
-        spawner.start()
-        defer { stop.store(true, ordering: .relaxed) }
+        defer { spawner.cancel() }
         for round in 0..<150 {
             let store = try FileEventStore(directory: self.dir.path)
             #expect(try await store.commit(Event(decoding: envelope(id: "evt_spawn\(round)"))) == .accepted)
