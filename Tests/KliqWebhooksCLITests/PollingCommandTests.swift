@@ -58,7 +58,11 @@ struct PollingCommandTests {
         #expect(late.status == 200)
         #expect(FileManager.default.fileExists(atPath: self.dir.file("data/events/evt_late_a.json")))
 
-        // job_b finishes; `jobs reconcile` finds it now and hands it to serve.
+        // job_b finishes; `jobs reconcile` finds it now and hands it to serve. (Right after one of serve's
+        // polls of job_b, its second or later: the next is at least 4 s away, so serve cannot find it first.)
+        let polls = { api.requests.filter { $0.path.hasSuffix("/cv/jobs/job_b") }.count }
+        let before = polls()
+        #expect(try await eventually { polls() > before && polls() >= 2 })
         api.setJob("job_b", status: .failed, completedAt: "2026-04-28T12:05:00Z")
         let reconciled = try await self.cli(["jobs", "reconcile", "job_b", "job_missing", "--data-dir", self.dir.file("data")], api)
         #expect(reconciled.status == 0, "\(reconciled)")
