@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "KliqWebhooksHummingbird", targets: ["KliqWebhooksHummingbird"]),
         .library(name: "KliqWebhooksPostgres", targets: ["KliqWebhooksPostgres"]),
         .library(name: "KliqWebhooksPolling", targets: ["KliqWebhooksPolling"]),
+        .library(name: "KliqWebhooksConsole", targets: ["KliqWebhooksConsole"]),
         .library(name: "KliqWebhooksTesting", targets: ["KliqWebhooksTesting"]),
         .library(name: "KliqWebhooksHummingbirdTesting", targets: ["KliqWebhooksHummingbirdTesting"]),
         .executable(name: "kliq-webhooks", targets: ["KliqWebhooksCLI"]),
@@ -121,6 +122,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The operator console: the admin API (and, next, its pages), through the store protocol only.
+        .target(
+            name: "KliqWebhooksConsole",
+            dependencies: [
+                "KliqWebhooks",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "KliqWebhooksTesting",
             dependencies: [
@@ -148,6 +160,7 @@ let package = Package(
             name: "KliqWebhooksCLI",
             dependencies: [
                 "KliqWebhooks",
+                "KliqWebhooksConsole",
                 "KliqWebhooksHummingbird",
                 "KliqWebhooksPolling",
                 "KliqWebhooksPostgres",
@@ -245,6 +258,7 @@ let package = Package(
             name: "KliqWebhooksHummingbirdTests",
             dependencies: [
                 "KliqWebhooks",
+                "KliqWebhooksConsole",
                 "KliqWebhooksHummingbird",
                 "KliqWebhooksHummingbirdTesting",
                 "KliqWebhooksTesting",

@@ -33,7 +33,7 @@ run() {  # run LABEL BINARY MODE
   if [ "$mode" = bare ]; then
     KLIQ_WEBHOOK_SECRET=$SECRET "$bin" $PORT >/dev/null 2>"$WORK/err" &
   else
-    KLIQ_WEBHOOK_SECRET=$SECRET KLIQ_METRICS_PORT=off "$bin" serve --port $PORT --log-level warning "${args[@]}" >/dev/null 2>"$WORK/err" &
+    KLIQ_WEBHOOK_SECRET=$SECRET KLIQ_METRICS_PORT=off KLIQ_ADMIN_PORT=off "$bin" serve --port $PORT --log-level warning "${args[@]}" >/dev/null 2>"$WORK/err" &
   fi
   local pid=$!
   for _ in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done

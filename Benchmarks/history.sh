@@ -18,7 +18,7 @@ echo "populated in $(( $(date +%s) - t0 )) s"; sync
 run() {
   local dir=$1 label=$2
   local start=$(date +%s%N)
-  KLIQ_WEBHOOK_SECRET=$SECRET KLIQ_METRICS_PORT=off $BIN serve --port $PORT --data-dir $dir --log-level warning > $WORK/out 2>&1 &
+  KLIQ_WEBHOOK_SECRET=$SECRET KLIQ_METRICS_PORT=off KLIQ_ADMIN_PORT=off $BIN serve --port $PORT --data-dir $dir --log-level warning > $WORK/out 2>&1 &
   local pid=$!
   until (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; do sleep 0.01; done
   local up=$(( ($(date +%s%N) - start) / 1000000 ))

@@ -41,12 +41,12 @@ bench() {  # bench LABEL
   local label=$1 pids=() ports=() n=1 schema="b_${1}_$RANDOM"
   run=$((run + 1))
   case $label in
-    files) KLIQ_WEBHOOK_SECRET=$SECRET KLIQ_METRICS_PORT=off "$BIN" serve --store files --data-dir "$MNT/files-$run" --port 18201 --log-level warning >/dev/null 2>"$WORK/err1" &
+    files) KLIQ_WEBHOOK_SECRET=$SECRET KLIQ_METRICS_PORT=off KLIQ_ADMIN_PORT=off "$BIN" serve --store files --data-dir "$MNT/files-$run" --port 18201 --log-level warning >/dev/null 2>"$WORK/err1" &
            pids=($!); ports=(18201) ;;
-    pg1)   KLIQ_WEBHOOK_SECRET=$SECRET KLIQ_METRICS_PORT=off "$BIN" serve --database-url "$URL" --database-schema "$schema" --port 18201 --log-level warning >/dev/null 2>"$WORK/err1" &
+    pg1)   KLIQ_WEBHOOK_SECRET=$SECRET KLIQ_METRICS_PORT=off KLIQ_ADMIN_PORT=off "$BIN" serve --database-url "$URL" --database-schema "$schema" --port 18201 --log-level warning >/dev/null 2>"$WORK/err1" &
            pids=($!); ports=(18201) ;;
     pg3)   for i in 1 2 3; do
-             KLIQ_WEBHOOK_SECRET=$SECRET KLIQ_METRICS_PORT=off "$BIN" serve --database-url "$URL" --database-schema "$schema" --port $((18200 + i)) --log-level warning >/dev/null 2>"$WORK/err$i" &
+             KLIQ_WEBHOOK_SECRET=$SECRET KLIQ_METRICS_PORT=off KLIQ_ADMIN_PORT=off "$BIN" serve --database-url "$URL" --database-schema "$schema" --port $((18200 + i)) --log-level warning >/dev/null 2>"$WORK/err$i" &
              pids+=($!); ports+=($((18200 + i)))
              [ $i = 1 ] && { wait_port 18201; sleep 1; }   # the first migrates the schema
            done; n=3 ;;

@@ -48,7 +48,7 @@ start() {
 }
 stop() { kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; }
 node_server() { exec env PORT=$PORT SECRET=$SECRET DATA_DIR="$WORK/$1" FSYNC=1 node Benchmarks/node_receiver.js; }
-kliq_server() { exec env KLIQ_WEBHOOK_SECRET=$SECRET KLIQ_METRICS_PORT=off "$BIN" serve --port $PORT --log-level warning "$@"; }
+kliq_server() { exec env KLIQ_WEBHOOK_SECRET=$SECRET KLIQ_METRICS_PORT=off KLIQ_ADMIN_PORT=off "$BIN" serve --port $PORT --log-level warning "$@"; }
 
 # wrk_run NAME DELIVERIES CONNECTIONS DURATION: wrk against the running server; appends a JSON result.
 wrk_run() {

@@ -85,6 +85,7 @@ public final class Receiver: Service, Sendable {
     let handlers = HandlerRegistry()
     let waiters = JobWaiters()
     let dispatch = DispatchState()
+    let tally = IntakeTally()
     /// This receiver's name on the leases it takes: host, process and a random part.
     let owner: String
 
@@ -106,6 +107,9 @@ public final class Receiver: Service, Sendable {
         guard gethostname(&buffer, 255) == 0 else { return "localhost" }
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }()
+
+    /// What this receiver answered since it started (accepted, duplicates, refusals by code).
+    public var intake: IntakeCounts { self.tally.counts }
 
     /// The verifier deliveries are checked with now.
     public var verifier: SignatureVerifier { self.currentVerifier.withLock { $0 } }
@@ -232,6 +236,7 @@ public final class Receiver: Service, Sendable {
         }
         ReceiverMetrics.storeWrite(since: writeStarted)
         ReceiverMetrics.event(event.type, outcome: outcome)
+        self.tally.record(outcome)
         if logger.logLevel <= .info {
             metadata["kliq.outcome"] = .string(outcome.rawValue)
             metadata["kliq.latency_ms"] = Self.milliseconds(since: started)
@@ -273,6 +278,7 @@ public final class Receiver: Service, Sendable {
     }
 
     private func refuse(_ error: WebhookError, _ logger: Logger, _ metadata: Logger.Metadata, since started: ContinuousClock.Instant) -> WebhookError {
+        self.tally.refused(error.code)
         let level: Logger.Level = error.code == .storageUnavailable ? .error : .notice
         var metadata = metadata
         metadata["kliq.outcome"] = .string(error.code.rawValue)

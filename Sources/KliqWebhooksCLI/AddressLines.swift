@@ -3,38 +3,38 @@ import NIOCore
 import Synchronization
 
 /// `serve`'s address lines on stdout, printed once every listener has bound — the webhook listener's
-/// first, then the metrics one — so a listener that cannot bind leaves no line claiming that serve is
-/// up. Also says which listeners bound, for the one-line error when one did not.
+/// first, then metrics, then the console — so a listener that cannot bind leaves no line claiming that
+/// serve is up. Also says which listeners bound, for the one-line error when one did not.
 final class AddressLines: Sendable {
+    /// serve's listeners, in the order their lines are printed.
+    enum Listener: Int, Comparable, CaseIterable, Sendable {
+        case webhook, metrics, console
+        static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+    }
+
     private struct State {
-        var webhook: String?
-        var metrics: String?
+        var lines: [Listener: String] = [:]
         var printed = false
     }
 
-    private let expectsMetrics: Bool
+    private let expected: Set<Listener>
     private let state = Mutex(State())
 
-    init(expectsMetrics: Bool) { self.expectsMetrics = expectsMetrics }
+    init(expecting expected: Set<Listener>) { self.expected = expected }
 
-    /// The webhook listener bound.
-    func webhook(_ line: String) { self.bound { $0.webhook = line } }
-
-    /// The metrics listener bound.
-    func metrics(_ line: String) { self.bound { $0.metrics = line } }
-
-    private func bound(_ change: (inout State) -> Void) {
+    /// `listener` bound; `line` says where.
+    func bound(_ listener: Listener, _ line: String) {
         let lines = self.state.withLock { state -> [String] in
-            change(&state)
-            guard !state.printed, let webhook = state.webhook, !self.expectsMetrics || state.metrics != nil else { return [] }
+            state.lines[listener] = line
+            guard !state.printed, self.expected.allSatisfy({ state.lines[$0] != nil }) else { return [] }
             state.printed = true
-            return [webhook] + (state.metrics.map { [$0] } ?? [])
+            return state.lines.sorted { $0.key < $1.key }.map(\.value)
         }
         for line in lines { Self.write(line) }
     }
 
-    var webhookBound: Bool { self.state.withLock { $0.webhook != nil } }
-    var metricsBound: Bool { self.state.withLock { $0.metrics != nil } }
+    /// The expected listeners that have not bound.
+    var unbound: [Listener] { self.state.withLock { state in self.expected.filter { state.lines[$0] == nil }.sorted() } }
 
     /// Unbuffered, so a supervisor or test reading a pipe sees the line at once.
     private static func write(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }

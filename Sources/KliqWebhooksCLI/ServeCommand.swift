@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import KliqWebhooks
+import KliqWebhooksConsole
 import KliqWebhooksHummingbird
 import KliqWebhooksPolling
 import KliqWebhooksPostgres
@@ -94,6 +95,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address of the Prometheus metrics endpoint (GET /metrics). [default: 127.0.0.1]") var metricsHost: String?
     @Option(help: ArgumentHelp("Port of the metrics endpoint; 0 picks a free one, off turns it off. [default: 9464]", valueName: "PORT|off"))
     var metricsPort: String?
+    @Option(help: "Address of the operator console and its admin API (GET /, /api/…). [default: 127.0.0.1]") var adminHost: String?
+    @Option(help: ArgumentHelp("Port of the console; 0 picks a free one, off turns it off. [default: 9465]", valueName: "PORT|off"))
+    var adminPort: String?
+    @Option(help: ArgumentHelp("File holding the console's admin token (required off loopback); never printed.", valueName: "PATH"))
+    var adminTokenFile: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical. [default: info]") var logLevel: String?
     @Option(help: "text or json. [default: text]") var logFormat: String?
     @Option(help: "Config file: one 'name = value' a line, names as these flags (also KLIQ_CONFIG).") var config: String?
@@ -114,6 +120,7 @@ struct ServeCommand: AsyncParsableCommand {
             ("kliq-api-url", self.kliqAPIURL), ("kliq-tenant", self.kliqTenant), ("kliq-api-key-file", self.kliqAPIKeyFile),
             ("poll-after", self.pollAfter), ("poll-max-interval", self.pollMaxInterval), ("poll-rate", self.pollRate),
             ("metrics-port", self.metricsPort), ("log-level", self.logLevel), ("log-format", self.logFormat),
+            ("admin-host", self.adminHost), ("admin-port", self.adminPort), ("admin-token-file", self.adminTokenFile),
         ]
         for case let (name, value?) in single { flags[name] = [value] }
         return flags
@@ -137,6 +144,12 @@ struct ServeCommand: AsyncParsableCommand {
                 + "; " + APIKeySource.describe(file: settings.kliqAPIKeyFile, environment: environment)
             FileHandle.standardOutput.write(Data(settings.printed(secrets: secrets).utf8))
             return
+        }
+        let adminToken: AdminToken?
+        do {
+            adminToken = try ConsoleEndpoint.token(settings)
+        } catch {
+            SecretSource.fail("invalid configuration: \(error)")
         }
         LogOutput.bootstrap(format: settings.logFormat, level: settings.logLevel)
         let logger = Logger(label: "kliq-webhooks")
@@ -214,16 +227,22 @@ struct ServeCommand: AsyncParsableCommand {
                                      receiver: receiver, logger: logger))
         }
         let readiness = Readiness(store: store)
-        let lines = AddressLines(expectsMetrics: metrics != nil)
+        let console = settings.adminPort.map { ConsoleEndpoint(host: settings.adminHost, port: $0, receiver: receiver, token: adminToken) }
+        let lines = AddressLines(expecting: Set([.webhook] + (metrics == nil ? [] : [.metrics]) + (console == nil ? [] : [.console])))
         let app = WebhookServer.application(
             receiver: receiver, configuration: configuration, services: inbox, readiness: readiness, logger: logger
         ) { address in
-            lines.webhook("kliq-webhooks listening on \(Self.url(address, host: settings.host, port: settings.port))\(settings.path) (\(summary))")
+            lines.bound(.webhook, "kliq-webhooks listening on \(Self.url(address, host: settings.host, port: settings.port))\(settings.path) (\(summary))")
         }
         var services: [any Service] = []
         if let metrics {
             services.append(metrics.application(logger: logger) { address in
-                lines.metrics("kliq-webhooks metrics at \(Self.url(address, host: settings.metricsHost, port: settings.metricsPort ?? 0))/metrics")
+                lines.bound(.metrics, "kliq-webhooks metrics at \(Self.url(address, host: settings.metricsHost, port: settings.metricsPort ?? 0))/metrics")
+            })
+        }
+        if let console {
+            services.append(console.application(logger: logger) { address in
+                lines.bound(.console, "kliq-webhooks console at \(Self.url(address, host: settings.adminHost, port: settings.adminPort ?? 0))/")
             })
         }
         if let retention = settings.retention {
@@ -244,11 +263,15 @@ struct ServeCommand: AsyncParsableCommand {
                 app, readiness: readiness, services: services,
                 maximumShutdown: .seconds(settings.shutdownGrace) + .seconds(5), logger: logger
             )
-        } catch where !lines.webhookBound || (metrics != nil && !lines.metricsBound) {
+        } catch where !lines.unbound.isEmpty {
             // A listener that could not bind: one line naming it and why, exit 1.
-            var failed: [String] = []
-            if !lines.webhookBound { failed.append("http://\(settings.host):\(settings.port)\(settings.path)") }
-            if metrics != nil, !lines.metricsBound { failed.append("http://\(settings.metricsHost):\(settings.metricsPort ?? 0)/metrics") }
+            let failed = lines.unbound.map { listener in
+                switch listener {
+                case .webhook: "http://\(settings.host):\(settings.port)\(settings.path)"
+                case .metrics: "http://\(settings.metricsHost):\(settings.metricsPort ?? 0)/metrics"
+                case .console: "http://\(settings.adminHost):\(settings.adminPort ?? 0)/"
+                }
+            }
             await (store as? FileEventStore)?.close()
             FileHandle.standardError.write(Data("kliq-webhooks: cannot listen on \(failed.joined(separator: " or ")): \(AddressLines.reason(error))\n".utf8))
             throw ExitCode(1)

@@ -54,6 +54,9 @@ struct ServeSettings: Sendable {
         Key(name: "trusted-proxy", list: true, defaultValue: []),
         Key(name: "metrics-host", defaultValue: ["127.0.0.1"]),
         Key(name: "metrics-port", defaultValue: ["9464"]),
+        Key(name: "admin-host", defaultValue: ["127.0.0.1"]),
+        Key(name: "admin-port", defaultValue: ["9465"]),
+        Key(name: "admin-token-file", defaultValue: []),
         Key(name: "log-level", defaultValue: ["info"]),
         Key(name: "log-format", defaultValue: ["text"]),
     ]
@@ -99,6 +102,10 @@ struct ServeSettings: Sendable {
     var metricsHost = "127.0.0.1"
     /// `nil`: no metrics endpoint (`metrics-port = off`).
     var metricsPort: Int? = 9464
+    var adminHost = "127.0.0.1"
+    /// `nil`: no console (`admin-port = off`).
+    var adminPort: Int? = 9465
+    var adminTokenFile: String?
     var logLevel = Logger.Level.info
     var logFormat = LogFormat.text
 
@@ -149,6 +156,10 @@ struct ServeSettings: Sendable {
         if self.store == .postgres, self.databaseURL == nil {
             throw ConfigurationError("--store postgres needs the database: --database-url URL or KLIQ_DATABASE_URL (postgres://USER[:PASSWORD]@HOST[:PORT]/DB)")
         }
+        // The console changes what the receiver holds: off loopback, only with a token.
+        if self.adminPort != nil, self.adminTokenFile == nil, !Self.isLoopback(self.adminHost) {
+            throw ConfigurationError("the console on \(self.adminHost) is reachable from other machines: give it --admin-token-file PATH, or keep --admin-host 127.0.0.1, or --admin-port off")
+        }
         if let retention = self.retention {
             do {
                 try RetentionService.check(retention: .seconds(retention), replayWindow: self.replayWindow.map { .seconds($0) })
@@ -162,6 +173,11 @@ struct ServeSettings: Sendable {
     static func isHTTPURL(_ text: String) -> Bool {
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased() else { return false }
         return ["http", "https"].contains(scheme) && url.host != nil
+    }
+
+    /// Whether `host` only accepts connections from this machine.
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
     }
 
     /// A positive duration: seconds, or a number with `s`, `m`, `h` or `d` (`90m`, `36h`, `30d`).
@@ -277,6 +293,12 @@ struct ServeSettings: Sendable {
             self.metricsHost = value
         case "metrics-port":
             self.metricsPort = value == "off" ? nil : try number(0...65535, "a port (0…65535) or off")
+        case "admin-host":
+            guard !value.isEmpty else { throw Problem(text: "admin-host cannot be empty") }
+            self.adminHost = value
+        case "admin-port":
+            self.adminPort = value == "off" ? nil : try number(0...65535, "a port (0…65535) or off")
+        case "admin-token-file": self.adminTokenFile = values.first
         case "log-level":
             guard let level = Logger.Level(rawValue: value) else {
                 throw Problem(text: "log-level is trace, debug, info, notice, warning, error or critical, not '\(value)'")

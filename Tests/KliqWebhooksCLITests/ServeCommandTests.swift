@@ -254,6 +254,7 @@ struct ServeCommandTests {
         let cases: [([String], String)] = [
             (["--port", "\(port)"], "cannot listen on http://127.0.0.1:\(port)/webhooks/kliq: the port is in use by another process"),
             (["--port", "0", "--metrics-port", "\(port)"], "cannot listen on http://127.0.0.1:\(port)/metrics: the port is in use by another process"),
+            (["--port", "0", "--admin-port", "\(port)"], "cannot listen on http://127.0.0.1:\(port)/: the port is in use by another process"),
             (["--host", "10.255.255.254", "--port", "0"], "this machine has no such address"),
             (["--host", "256.1.1.1", "--port", "0"], "'256.1.1.1' is neither an IP address nor a host name"),
         ]
@@ -263,7 +264,7 @@ struct ServeCommandTests {
                                           environment: ["KLIQ_WEBHOOK_SECRET": self.secret, "KLIQ_METRICS_PORT": "0"], workingDirectory: self.dir.path)
             #expect(try await second.waitForExit(timeout: .seconds(20)) == 1, "\(arguments)")
             #expect(ContinuousClock.now - started < .seconds(15))
-            #expect(!second.output.contains("listening on") && !second.output.contains("metrics at"), "\(second.output)")
+            #expect(!second.output.contains("listening on") && !second.output.contains("metrics at") && !second.output.contains("console at"), "\(second.output)")
             let ours = second.errors.split(separator: "\n").filter { $0.hasPrefix("kliq-webhooks:") }
             #expect(ours.count == 1 && ours[0].contains(expected), "\(arguments): \(second.errors)")
         }

@@ -16,12 +16,12 @@ final class ServeProcess: @unchecked Sendable {
     private(set) var port = 0
 
     /// Starts `kliq-webhooks ARGS…` with `environment` added to a clean one (PATH, HOME, and
-    /// `KLIQ_METRICS_PORT=0`).
+    /// `KLIQ_METRICS_PORT=0`, `KLIQ_ADMIN_PORT=0`).
     init(_ arguments: [String], environment: [String: String], workingDirectory: String, executable: String? = nil) async throws {
         self.stdout = workingDirectory + "/stdout-\(UUID().uuidString).log"
         self.stderr = workingDirectory + "/stderr-\(UUID().uuidString).log"
         // A free metrics port, so parallel tests never collide on the default one.
-        var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": workingDirectory, "KLIQ_METRICS_PORT": "0"]
+        var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": workingDirectory, "KLIQ_METRICS_PORT": "0", "KLIQ_ADMIN_PORT": "0"]
         env.merge(environment) { $1 }
         self.process = try await ChildProcess(
             executable ?? Self.executable.path, arguments, environment: env, workingDirectory: workingDirectory,

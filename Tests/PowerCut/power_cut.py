@@ -57,7 +57,7 @@ def post(port, payload, timeout=5):
 
 
 def start_serve(binary, data_dir, handled, log):
-    process = subprocess.Popen([binary, "serve", "--port", "0", "--data-dir", data_dir, "--metrics-port", "off",
+    process = subprocess.Popen([binary, "serve", "--port", "0", "--data-dir", data_dir, "--metrics-port", "off", "--admin-port", "off",
                                 "--exec", 'echo "$KLIQ_EVENT_ID" >> "$HANDLED"'],
                                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "KLIQ_WEBHOOK_SECRET": SECRET, "HANDLED": handled},
                                stdout=subprocess.PIPE, stderr=open(log, "ab"))

@@ -37,7 +37,7 @@ package enum Crypto {
     }
 
     /// Compares two byte arrays in time that depends only on their length.
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    package static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
         guard !a.isEmpty else { return true }
         return a.withUnsafeBytes { x in b.withUnsafeBytes { y in kliq_memcmp(x.baseAddress, y.baseAddress, a.count) == 0 } }
