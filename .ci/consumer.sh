@@ -43,7 +43,15 @@ for dir in "$work"/*/; do
   name=$(basename "$dir")
   [ "$name" = kliq-webhooks ] && continue
   if [ $# -gt 0 ] && [[ ! " $* " == *" $name "* ]]; then continue; fi
-  echo "consumer: building $name"
-  ( cd "$dir" && swift build --build-tests 2>&1 | grep -v "^\[" ; exit "${PIPESTATUS[0]}" )
-  if [ -d "$dir/Tests" ]; then ( cd "$dir" && swift test --skip-build ); fi
+  # A consumer of the Vapor adapter builds Vapor: reuse the adapter's own build folder when CI has just
+  # made it (the same checkouts, so what is unchanged is not compiled twice). KLIQ_CONSUMER_SCRATCH
+  # names another folder to build in.
+  scratch=()
+  if grep -q "Integrations/KliqWebhooksVapor" "$dir/Package.swift" && [ -d "$repo/Integrations/KliqWebhooksVapor/.build" ]; then
+    scratch=(--scratch-path "$repo/Integrations/KliqWebhooksVapor/.build")
+  fi
+  if [ -n "${KLIQ_CONSUMER_SCRATCH:-}" ]; then scratch=(--scratch-path "$KLIQ_CONSUMER_SCRATCH/$name"); fi
+  echo "consumer: building $name ${scratch[*]}"
+  ( cd "$dir" && swift build --build-tests "${scratch[@]}" 2>&1 | grep -v "^\[" ; exit "${PIPESTATUS[0]}" )
+  if [ -d "$dir/Tests" ]; then ( cd "$dir" && swift test --skip-build "${scratch[@]}" ); fi
 done

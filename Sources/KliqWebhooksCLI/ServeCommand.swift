@@ -23,106 +23,45 @@ struct ServeCommand: AsyncParsableCommand {
             Every option can also be set in the environment as KLIQ_ and its name in capitals (KLIQ_PORT, \
             KLIQ_DATA_DIR, KLIQ_TRUSTED_PROXY, …) or in the --config file. The command line wins over the \
             environment, which wins over the file. --print-config shows the result.
+
+            Settings:
+            \(ServeOption.helpText)
             """
     )
 
-    @Option(help: "Address to listen on. [default: 127.0.0.1]") var host: String?
-    @Option(help: "Port to listen on; 0 picks a free one (the listening line shows it). [default: 8080]") var port: String?
-    @Option(help: "Path of the webhook endpoint. [default: /webhooks/kliq]") var path: String?
-    @Option(help: "Directory for events/, jobs/, ledger/, quarantine/ (created, mode 0700). [default: ./kliq-data]") var dataDir: String?
-    @Option(help: "Largest accepted body, in bytes. [default: 4194304]") var maxBodyBytes: String?
-    @Option(help: "Seconds a request may take to arrive, head to end of body; then 408 and the connection closes. [default: 30]")
-    var requestTimeout: String?
-    @Option(help: "Seconds a connection may stay open without a request (or with headers that never finish). [default: 60]")
-    var idleTimeout: String?
-    @Option(help: "Connections open at once; more wait to be accepted. [default: 1024]") var maxConnections: String?
-    @Option(help: "Bytes of request bodies read at once across all connections; more wait their turn. [default: 67108864]")
-    var maxInFlightBytes: String?
-    @Option(help: "Bytes of event bodies held in memory for running handlers; what waits beyond stays on disk and is claimed in order as handlers catch up. [default: 33554432]")
-    var maxQueuedBytes: String?
-    @Option(help: "File with the signing secrets, one a line (instead of KLIQ_WEBHOOK_SECRET); re-read on SIGHUP.") var secretFile: String?
-    @Option(name: .customLong("exec"), help: ArgumentHelp(
-        "Run COMMAND (via /bin/sh -c) for each accepted event: event JSON on stdin, KLIQ_EVENT_ID, KLIQ_EVENT_TYPE, KLIQ_JOB_ID set. Repeatable.",
-        valueName: "COMMAND"))
-    var exec: [String] = []
-    @Option(help: "Seconds one --exec run may take before it is stopped and counted as failed (then retried). [default: 300]")
-    var execTimeout: String?
-    @Option(name: .customLong("forward"), help: ArgumentHelp(
-        "POST each accepted event's raw body with its X-Kliq-Signature to URL. Repeatable.", valueName: "URL"))
-    var forward: [String] = []
-    @Option(help: "Seconds one --forward request may take before it counts as failed (then retried). [default: 30]")
-    var forwardTimeout: String?
-    @Option(help: ArgumentHelp("Event types the --exec/--forward handlers receive. [default: all]", valueName: "TYPE[,TYPE…]"))
-    var events: String?
-    @Option(help: "Attempts per handler delivery before it is dead. [default: 8]") var retryAttempts: String?
-    @Option(help: "Seconds before the first retry; each later one waits twice as long (with jitter), at most 5 minutes. [default: 1]")
-    var retryDelay: String?
-    @Option(help: "On SIGTERM, seconds for requests in flight and then running handlers to finish; shutdown takes at most this plus 5. [default: 30]")
-    var shutdownGrace: String?
-    @Option(help: ArgumentHelp(
-        "Refuse events whose signed timestamp is more than this old (or ahead): seconds, or 90m, 36h, 3d; measured on event time, so make it at least KLIQ's retry horizon. [default: off]",
-        valueName: "DURATION|off"))
-    var replayWindow: String?
-    @Option(help: ArgumentHelp(
-        "Forget events (events/, done ledger entries, quarantine/) this long after they were accepted: at least twice --replay-window, which it needs. [default: forever]",
-        valueName: "DURATION|forever"))
-    var retention: String?
-    @Option(help: ArgumentHelp(
-        "files (local JSON files), postgres (shared by replicas: needs --database-url) or memory (nothing kept: for measuring the HTTP stack alone). [default: files, or postgres when a database URL is given]",
-        valueName: "files|postgres|memory"))
-    var store: String?
-    @Option(help: ArgumentHelp("The PostgreSQL database (also KLIQ_DATABASE_URL); implies --store postgres. Its password is never printed.",
-                               valueName: "postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=disable|prefer|require]"))
-    var databaseURL: String?
-    @Option(help: "The schema holding every table (created and migrated at start). [default: kliq]") var databaseSchema: String?
-    @Option(help: "Seconds a handler delivery is leased to this process while its handler runs (renewed; another replica takes it over once a lease runs out). [default: 30]")
-    var lease: String?
-    @Option(name: .customLong("kliq-api-url"), help: ArgumentHelp("KLIQ's API, for the polling fallback (also KLIQ_API_URL). [default: https://api.kliqpulse.com/v1]", valueName: "URL"))
-    var kliqAPIURL: String?
-    @Option(help: ArgumentHelp("The tenant the polling fallback reads jobs of (also KLIQ_TENANT_ID). With an API key, polling is on.", valueName: "ID"))
-    var kliqTenant: String?
-    @Option(name: .customLong("kliq-api-key-file"), help: ArgumentHelp("File holding the KLIQ API key (else KLIQ_API_KEY); never printed.", valueName: "PATH"))
-    var kliqAPIKeyFile: String?
-    @Option(help: ArgumentHelp("Poll a tracked job once it has gone this long without a final state: seconds, or 90s, 2m, 1h. [default: 2m]", valueName: "DURATION"))
-    var pollAfter: String?
-    @Option(help: ArgumentHelp("Longest wait between two polls of one job (the wait doubles from --poll-after up to this). [default: 5m]", valueName: "DURATION"))
-    var pollMaxInterval: String?
-    @Option(help: "At most this many API requests in any one second, all polling together. [default: 5]") var pollRate: String?
-    @Option(name: .customLong("trusted-proxy"), help: ArgumentHelp(
-        "Address or network (127.0.0.1, 10.0.0.0/8, ::1) of a reverse proxy whose X-Forwarded-For, Forwarded, X-Real-IP and X-Request-Id are believed. Repeatable. [default: none]",
-        valueName: "ADDRESS"))
-    var trustedProxy: [String] = []
-    @Option(help: "Address of the Prometheus metrics endpoint (GET /metrics). [default: 127.0.0.1]") var metricsHost: String?
-    @Option(help: ArgumentHelp("Port of the metrics endpoint; 0 picks a free one, off turns it off. [default: 9464]", valueName: "PORT|off"))
-    var metricsPort: String?
-    @Option(help: "Address of the operator console and its admin API (GET /, /api/…). [default: 127.0.0.1]") var adminHost: String?
-    @Option(help: ArgumentHelp("Port of the console; 0 picks a free one, off turns it off. [default: 9465]", valueName: "PORT|off"))
-    var adminPort: String?
-    @Option(help: ArgumentHelp("File holding the console's admin token (required off loopback); never printed.", valueName: "PATH"))
-    var adminTokenFile: String?
-    @Option(help: "trace, debug, info, notice, warning, error or critical. [default: info]") var logLevel: String?
-    @Option(help: "text or json. [default: text]") var logFormat: String?
+    @Argument(parsing: .allUnrecognized, help: ArgumentHelp("The settings below, each as --NAME VALUE or --NAME=VALUE.", valueName: "setting"))
+    var settings: [String] = []
     @Option(help: "Config file: one 'name = value' a line, names as these flags (also KLIQ_CONFIG).") var config: String?
     @Flag(help: "Print the effective configuration, with where each value came from, and exit (secrets are never shown).")
     var printConfig = false
 
-    /// The values given on the command line, by flag name.
-    var flags: [String: [String]] {
-        var flags: [String: [String]] = ["exec": self.exec, "forward": self.forward, "trusted-proxy": self.trustedProxy]
-        let single: [(String, String?)] = [
-            ("host", self.host), ("port", self.port), ("path", self.path), ("data-dir", self.dataDir), ("max-body-bytes", self.maxBodyBytes),
-            ("request-timeout", self.requestTimeout), ("idle-timeout", self.idleTimeout), ("max-connections", self.maxConnections),
-            ("max-in-flight-bytes", self.maxInFlightBytes), ("max-queued-bytes", self.maxQueuedBytes),
-            ("secret-file", self.secretFile), ("exec-timeout", self.execTimeout), ("forward-timeout", self.forwardTimeout),
-            ("events", self.events), ("retry-attempts", self.retryAttempts), ("retry-delay", self.retryDelay),
-            ("shutdown-grace", self.shutdownGrace), ("replay-window", self.replayWindow), ("retention", self.retention), ("store", self.store), ("database-url", self.databaseURL),
-            ("database-schema", self.databaseSchema), ("lease", self.lease), ("metrics-host", self.metricsHost),
-            ("kliq-api-url", self.kliqAPIURL), ("kliq-tenant", self.kliqTenant), ("kliq-api-key-file", self.kliqAPIKeyFile),
-            ("poll-after", self.pollAfter), ("poll-max-interval", self.pollMaxInterval), ("poll-rate", self.pollRate),
-            ("metrics-port", self.metricsPort), ("log-level", self.logLevel), ("log-format", self.logFormat),
-            ("admin-host", self.adminHost), ("admin-port", self.adminPort), ("admin-token-file", self.adminTokenFile),
-        ]
-        for case let (name, value?) in single { flags[name] = [value] }
+    func validate() throws { _ = try self.flags() }
+
+    /// The settings given on the command line, by name: `--NAME VALUE` or `--NAME=VALUE`, each name one
+    /// of ``ServeOption/all``.
+    func flags() throws -> [String: [String]] {
+        let names = Set(ServeOption.all.map(\.name))
+        var flags: [String: [String]] = [:]
+        var index = self.settings.startIndex
+        while index < self.settings.endIndex {
+            let token = self.settings[index]
+            guard token.hasPrefix("--"), token.count > 2 else {
+                throw ValidationError("unexpected '\(token)': settings are --NAME VALUE (kliq-webhooks serve --help lists them)")
+            }
+            var name = String(token.dropFirst(2))
+            let value: String
+            if let equals = name.firstIndex(of: "=") {
+                value = String(name[name.index(after: equals)...])
+                name = String(name[..<equals])
+            } else {
+                index += 1
+                guard index < self.settings.endIndex else { throw ValidationError("--\(name) needs a value") }
+                value = self.settings[index]
+            }
+            guard names.contains(name) else { throw ValidationError("unknown option '--\(name)' (kliq-webhooks serve --help lists them)") }
+            flags[name, default: []].append(value)
+            index += 1
+        }
         return flags
     }
 
@@ -135,7 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let settings: ServeSettings
         do {
-            settings = try ServeSettings(flags: self.flags, configFile: self.config, environment: environment)
+            settings = try ServeSettings(flags: (try? self.flags()) ?? [:], configFile: self.config, environment: environment)
         } catch {
             SecretSource.fail("invalid configuration: \(error)")
         }

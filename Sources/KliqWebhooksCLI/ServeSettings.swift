@@ -1,3 +1,4 @@
+import Configuration
 import Foundation
 import KliqWebhooks
 import KliqWebhooksHummingbird
@@ -7,60 +8,12 @@ import Logging
 
 /// `serve`'s effective configuration: each setting from the command line, else the environment
 /// (`KLIQ_` + the flag's name in capitals, `-` as `_`), else the config file (`--config` or `KLIQ_CONFIG`:
-/// one `name = value` a line, names as the long flags), else its default.
+/// one `name = value` a line, names as the long flags), else its default. The settings are declared
+/// once, in ``ServeOption/all``; swift-configuration's `ConfigReader` layers the four sources, and an
+/// access reporter records which one gave each value, for `--print-config`.
 struct ServeSettings: Sendable {
-    /// One setting: its flag name, whether it may repeat, its default (as text) and what it means.
-    struct Key: Sendable {
-        var name: String
-        var list = false
-        var defaultValue: [String]
-        /// The environment variable, when it is not `KLIQ_` + the name (`KLIQ_API_URL` for `kliq-api-url`).
-        var environment: String? = nil
-        var environmentName: String { self.environment ?? "KLIQ_" + self.name.uppercased().replacingOccurrences(of: "-", with: "_") }
-    }
-
-    static let keys: [Key] = [
-        Key(name: "host", defaultValue: ["127.0.0.1"]),
-        Key(name: "port", defaultValue: ["8080"]),
-        Key(name: "path", defaultValue: ["/webhooks/kliq"]),
-        Key(name: "data-dir", defaultValue: ["./kliq-data"]),
-        Key(name: "max-body-bytes", defaultValue: ["4194304"]),
-        Key(name: "request-timeout", defaultValue: ["30"]),
-        Key(name: "idle-timeout", defaultValue: ["60"]),
-        Key(name: "max-connections", defaultValue: ["1024"]),
-        Key(name: "max-in-flight-bytes", defaultValue: ["67108864"]),
-        Key(name: "secret-file", defaultValue: []),
-        Key(name: "max-queued-bytes", defaultValue: ["33554432"]),
-        Key(name: "exec", list: true, defaultValue: []),
-        Key(name: "exec-timeout", defaultValue: ["300"]),
-        Key(name: "forward", list: true, defaultValue: []),
-        Key(name: "forward-timeout", defaultValue: ["30"]),
-        Key(name: "events", defaultValue: []),
-        Key(name: "retry-attempts", defaultValue: ["8"]),
-        Key(name: "retry-delay", defaultValue: ["1"]),
-        Key(name: "shutdown-grace", defaultValue: ["30"]),
-        Key(name: "replay-window", defaultValue: ["off"]),
-        Key(name: "retention", defaultValue: ["forever"]),
-        Key(name: "store", defaultValue: ["files"]),
-        Key(name: "database-url", defaultValue: []),
-        Key(name: "database-schema", defaultValue: ["kliq"]),
-        Key(name: "lease", defaultValue: ["30"]),
-        Key(name: "kliq-api-url", defaultValue: [KliqAPIClient.Configuration.defaultBaseURL], environment: "KLIQ_API_URL"),
-        Key(name: "kliq-tenant", defaultValue: [], environment: "KLIQ_TENANT_ID"),
-        Key(name: "kliq-api-key-file", defaultValue: [], environment: "KLIQ_API_KEY_FILE"),
-        Key(name: "poll-after", defaultValue: ["2m"]),
-        Key(name: "poll-max-interval", defaultValue: ["5m"]),
-        Key(name: "poll-rate", defaultValue: ["5"]),
-        Key(name: "trusted-proxy", list: true, defaultValue: []),
-        Key(name: "metrics-host", defaultValue: ["127.0.0.1"]),
-        Key(name: "metrics-port", defaultValue: ["9464"]),
-        Key(name: "admin-host", defaultValue: ["127.0.0.1"]),
-        Key(name: "admin-port", defaultValue: ["9465"]),
-        Key(name: "admin-token-file", defaultValue: []),
-        Key(name: "log-level", defaultValue: ["info"]),
-        Key(name: "log-format", defaultValue: ["text"]),
-    ]
-
+    // Every value below is set from ServeOption.all (defaults included); these initial values are only
+    // placeholders a struct needs.
     var host = "127.0.0.1"
     var port = 8080
     var path = "/webhooks/kliq"
@@ -111,45 +64,36 @@ struct ServeSettings: Sendable {
 
     /// Where each setting's value came from (`--port`, `KLIQ_PORT`, `/etc/kliq-webhooks.conf:3`, `default`),
     /// and the values as text, for `--print-config`.
-    private(set) var resolved: [(key: Key, values: [(value: String, origin: String)])] = []
+    private(set) var resolved: [(option: ServeOption, values: [(value: String, origin: String)])] = []
 
     /// Resolves every setting.
     /// - Parameters:
-    ///   - flags: values given on the command line, by flag name (without `--`).
+    ///   - flags: values given on the command line, by setting name (without `--`).
     ///   - configFile: the `--config` path, if given; else `KLIQ_CONFIG` is used, if set.
     /// - Throws: ``ConfigurationError`` naming the setting, where it came from, and what is expected.
     init(flags: [String: [String]], configFile: String?, environment: [String: String]) throws(ConfigurationError) {
         let filePath = configFile ?? environment["KLIQ_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
         let file = try filePath.map { path throws(ConfigurationError) in try ConfigFile(path: path) }
-        for key in Self.keys {
-            let values: [String]
-            let origin: String
-            var origins: [String]? = nil
-            if let given = flags[key.name], !given.isEmpty {
-                (values, origin) = (given, "--" + key.name)
-            } else if let value = environment[key.environmentName], !value.isEmpty {
-                (values, origin) = (key.list ? Self.splitList(value, key: key) : [value], key.environmentName)
-            } else if let file, let entries = file.values[key.name] {
-                (values, origin) = (entries.map(\.value), "\(file.path):\(entries[0].line)")
-                origins = entries.map { "\(file.path):\($0.line)" }
-            } else {
-                (values, origin) = (key.defaultValue, "default")
-            }
-            if !key.list, values.count > 1 {
-                throw ConfigurationError("\(origin): '\(key.name)' is given \(values.count) times; it takes one value")
+        let sources = Sources(flags: flags, file: file, environment: environment)
+        for option in ServeOption.all {
+            let (values, origins) = sources.values(of: option)
+            let origin = origins.first ?? "default"
+            if !option.list, values.count > 1 {
+                throw ConfigurationError("\(origin): '\(option.name)' is given \(values.count) times; it takes one value")
             }
             do {
-                try self.apply(key.name, values)
-            } catch let problem as Problem {
+                try option.apply(&self, values)
+            } catch let problem as ServeOption.Problem {
                 throw ConfigurationError("\(origin): \(problem.text)")
             } catch {
                 throw ConfigurationError("\(origin): \(error)")
             }
-            self.resolved.append((key, zip(values, origins ?? Array(repeating: origin, count: values.count)).map { ($0, $1) }))
+            self.resolved.append((option, zip(values, origins).map { ($0, $1) }))
         }
         // A database URL alone means the PostgreSQL store; --store postgres needs one.
-        let storeOrigin = self.resolved.first { $0.key.name == "store" }?.values.first?.origin
-        if self.databaseURL != nil, storeOrigin == "default", let index = self.resolved.firstIndex(where: { $0.key.name == "store" }) {
+        if self.databaseURL != nil, let index = self.resolved.firstIndex(where: { $0.option.name == "store" }),
+            self.resolved[index].values.first?.origin == "default"
+        {
             self.store = .postgres
             self.resolved[index].values = [("postgres", "implied by the database URL")]
         }
@@ -190,126 +134,9 @@ struct ServeSettings: Sendable {
             unit = factor
         }
         guard let value = Double(number), value.isFinite, value > 0 else {
-            throw Problem(text: "'\(text)' is not a duration (seconds, or a number with s, m, h or d, e.g. 30d)")
+            throw ServeOption.Problem(text: "'\(text)' is not a duration (seconds, or a number with s, m, h or d, e.g. 30d)")
         }
         return value * unit
-    }
-
-    /// Lists from the environment: `exec` commands are one a line (a command may hold commas);
-    /// `forward` URLs and `trusted-proxy` entries may also be separated by commas.
-    static func splitList(_ value: String, key: Key) -> [String] {
-        let separators: Set<Character> = key.name == "exec" ? ["\n"] : ["\n", ","]
-        return value.split(whereSeparator: { separators.contains($0) })
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    }
-
-    private struct Problem: Error { var text: String }
-
-    private mutating func apply(_ name: String, _ values: [String]) throws {
-        let value = values.first ?? ""
-        func number(_ range: ClosedRange<Int>, _ what: String) throws -> Int {
-            guard let number = Int(value), range.contains(number) else { throw Problem(text: "'\(value)' is not \(what)") }
-            return number
-        }
-        func seconds(allowZero: Bool) throws -> Double {
-            guard let number = Double(value), number.isFinite, allowZero ? number >= 0 : number > 0 else {
-                throw Problem(text: "'\(value)' is not a number of seconds\(allowZero ? " (0 or more)" : " above 0")")
-            }
-            return number
-        }
-        switch name {
-        case "host":
-            guard !value.isEmpty else { throw Problem(text: "host cannot be empty") }
-            self.host = value
-        case "port": self.port = try number(0...65535, "a port (0…65535; 0 picks a free one)")
-        case "path":
-            guard value.hasPrefix("/") else { throw Problem(text: "path must start with '/', e.g. /webhooks/kliq, not '\(value)'") }
-            self.path = value
-        case "data-dir":
-            guard !value.isEmpty else { throw Problem(text: "data-dir cannot be empty") }
-            self.dataDir = value
-        case "max-body-bytes": self.maxBodyBytes = try number(1...Int(Int32.max), "a positive number of bytes")
-        case "request-timeout": self.requestTimeout = try seconds(allowZero: false)
-        case "idle-timeout": self.idleTimeout = try seconds(allowZero: false)
-        case "max-connections": self.maxConnections = try number(1...1_000_000, "a number of connections (1…1000000)")
-        case "max-in-flight-bytes": self.maxInFlightBytes = try number(1...Int(Int32.max), "a positive number of bytes")
-        case "max-queued-bytes": self.maxQueuedBytes = try number(1...Int(Int32.max), "a positive number of bytes")
-        case "secret-file": self.secretFile = values.isEmpty ? nil : value
-        case "exec": self.exec = values
-        case "exec-timeout": self.execTimeout = try seconds(allowZero: false)
-        case "forward":
-            for url in values {
-                guard Self.isHTTPURL(url) else {
-                    throw Problem(text: "forward needs an http:// or https:// URL, not '\(url)'")
-                }
-            }
-            self.forward = values
-        case "forward-timeout": self.forwardTimeout = try seconds(allowZero: false)
-        case "events":
-            guard !values.isEmpty else { self.events = nil; return }
-            let types = ServeCommand.eventTypes(value)
-            guard !types.isEmpty else { throw Problem(text: "events needs at least one event type, e.g. cv.job.completed") }
-            self.events = types
-        case "retry-attempts": self.retryAttempts = try number(1...1000, "a number of attempts (1…1000)")
-        case "retry-delay": self.retryDelay = try seconds(allowZero: true)
-        case "shutdown-grace": self.shutdownGrace = try seconds(allowZero: true)
-        case "replay-window": self.replayWindow = value == "off" ? nil : try Self.duration(value)
-        case "retention": self.retention = value == "forever" ? nil : try Self.duration(value)
-        case "store":
-            guard let kind = StoreKind(rawValue: value) else { throw Problem(text: "store is files, postgres or memory, not '\(value)'") }
-            self.store = kind
-        case "database-url":
-            do {
-                self.databaseURL = values.isEmpty ? nil : try PostgresURL(value)
-            } catch {
-                throw Problem(text: error.message)
-            }
-        case "database-schema":
-            guard PostgresEventStore.isValidSchema(value) else {
-                throw Problem(text: "database-schema must be letters, digits and _ (at most 63, not starting with a digit), not '\(value)'")
-            }
-            self.databaseSchema = value
-        case "lease": self.lease = try seconds(allowZero: false)
-        case "kliq-api-url":
-            guard Self.isHTTPURL(value) else {
-                throw Problem(text: "kliq-api-url needs an http:// or https:// URL, e.g. https://api.kliqpulse.com/v1, not '\(value)'")
-            }
-            self.kliqAPIURL = value
-        case "kliq-tenant":
-            if let value = values.first, value.isEmpty || value.contains("/") { throw Problem(text: "kliq-tenant is a tenant id like t_xyz789, not '\(value)'") }
-            self.kliqTenant = values.first
-        case "kliq-api-key-file": self.kliqAPIKeyFile = values.first
-        case "poll-after": self.pollAfter = try Self.duration(value)
-        case "poll-max-interval": self.pollMaxInterval = try Self.duration(value)
-        case "poll-rate": self.pollRate = try number(1...10_000, "a number of requests per second (1…10000)")
-        case "trusted-proxy":
-            do {
-                self.trustedProxies = try TrustedProxies(values)
-            } catch {
-                throw Problem(text: "\(error)")
-            }
-        case "metrics-host":
-            guard !value.isEmpty else { throw Problem(text: "metrics-host cannot be empty") }
-            self.metricsHost = value
-        case "metrics-port":
-            self.metricsPort = value == "off" ? nil : try number(0...65535, "a port (0…65535) or off")
-        case "admin-host":
-            guard !value.isEmpty else { throw Problem(text: "admin-host cannot be empty") }
-            self.adminHost = value
-        case "admin-port":
-            self.adminPort = value == "off" ? nil : try number(0...65535, "a port (0…65535) or off")
-        case "admin-token-file": self.adminTokenFile = values.first
-        case "log-level":
-            guard let level = Logger.Level(rawValue: value) else {
-                throw Problem(text: "log-level is trace, debug, info, notice, warning, error or critical, not '\(value)'")
-            }
-            self.logLevel = level
-        case "log-format":
-            guard let format = LogFormat(rawValue: value) else { throw Problem(text: "log-format is text or json, not '\(value)'") }
-            self.logFormat = format
-        default:
-            preconditionFailure("no setting named \(name)")
-        }
     }
 
     /// The effective configuration in config-file syntax, each line with where its value came from.
@@ -351,7 +178,7 @@ struct ConfigFile: Sendable {
         guard let text = String(validating: data, as: UTF8.self) else {
             throw ConfigurationError("\(path): not UTF-8 text")
         }
-        let names = Set(ServeSettings.keys.map(\.name))
+        let names = Set(ServeOption.all.map(\.name))
         var values: [String: [(String, Int)]] = [:]
         for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
