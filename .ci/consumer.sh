@@ -44,13 +44,11 @@ for dir in "$work"/*/; do
   [ "$name" = kliq-webhooks ] && continue
   if [ $# -gt 0 ] && [[ ! " $* " == *" $name "* ]]; then continue; fi
   # A consumer of the Vapor adapter builds Vapor: reuse the adapter's own build folder when CI has just
-  # made it (the same checkouts, so what is unchanged is not compiled twice). KLIQ_CONSUMER_SCRATCH
-  # names another folder to build in.
+  # made it (the same checkouts at the same path, so what is unchanged is not compiled twice).
   scratch=()
   if grep -q "Integrations/KliqWebhooksVapor" "$dir/Package.swift" && [ -d "$repo/Integrations/KliqWebhooksVapor/.build" ]; then
     scratch=(--scratch-path "$repo/Integrations/KliqWebhooksVapor/.build")
   fi
-  if [ -n "${KLIQ_CONSUMER_SCRATCH:-}" ]; then scratch=(--scratch-path "$KLIQ_CONSUMER_SCRATCH/$name"); fi
   echo "consumer: building $name ${scratch[*]}"
   ( cd "$dir" && swift build --build-tests "${scratch[@]}" 2>&1 | grep -v "^\[" ; exit "${PIPESTATUS[0]}" )
   if [ -d "$dir/Tests" ]; then ( cd "$dir" && swift test --skip-build "${scratch[@]}" ); fi

@@ -19,6 +19,9 @@ public struct AdminAPI: Sendable {
 
     let receiver: Receiver
     let token: AdminToken?
+    /// This process's CSRF token: sent with every `GET /api/` answer (`X-CSRF-Token`) and the pages,
+    /// required back on every state-changing request. A page of another origin cannot read it.
+    let csrfToken: AdminToken
 
     /// - Parameters:
     ///   - receiver: the receiver whose store and counters the API shows.
@@ -26,14 +29,19 @@ public struct AdminAPI: Sendable {
     public init(receiver: Receiver, token: AdminToken?) {
         self.receiver = receiver
         self.token = token
+        self.csrfToken = AdminToken((0..<4).map { _ in String(UInt64.random(in: .min ... .max), radix: 16) }.joined())!
     }
 
     var store: any EventStore { self.receiver.store }
 
     /// Adds `GET /api/openapi.json`, `/api/stats`, `/api/events`, `/api/events/{id}`, `/api/jobs`,
-    /// `/api/jobs/{id}` to `router`, behind the token check and the console's security headers.
+    /// `/api/jobs/{id}`, and `POST /api/events/{id}/redrive`, `/api/redrive` to `router`, behind the
+    /// token check, the CSRF and origin checks for the POSTs, and the console's security headers.
     public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
-        let api = router.group("api").add(middleware: AdminGuard<Context>(token: self.token))
+        let guarded = AdminGuard<Context>(token: self.token, csrfToken: self.csrfToken)
+        // The POSTs in a group of their own: a group's middleware applies to every route added after it.
+        self.addRedriveRoutes(to: router.group("api").add(middleware: guarded).add(middleware: CSRFGuard<Context>(token: self.csrfToken)))
+        let api = router.group("api").add(middleware: guarded)
         api.get("openapi.json") { _, _ in Self.json(bytes: Array(OpenAPIDocument.text.utf8)) }
         api.get("stats") { _, _ in try await Self.json(self.stats()) }
         api.get("events") { request, _ in try await self.events(request.uri.queryParameters) }

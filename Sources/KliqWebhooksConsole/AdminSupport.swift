@@ -29,6 +29,7 @@ public struct AdminToken: Sendable, CustomStringConvertible {
 /// Content-Security-Policy, no sniffing, no caching, no referrer.
 struct AdminGuard<Context: RequestContext>: RouterMiddleware {
     let token: AdminToken?
+    let csrfToken: AdminToken
 
     static var securityHeaders: HTTPFields {
         [
@@ -53,10 +54,16 @@ struct AdminGuard<Context: RequestContext>: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch let error as HTTPError {
-            let code = switch error.status { case .notFound: "not_found"; case .badRequest: "bad_request"; default: "error" }
+            let code = switch error.status {
+            case .notFound: "not_found"
+            case .badRequest: "bad_request"
+            case .contentTooLarge: "payload_too_large"
+            default: "error"
+            }
             response = AdminAPI.error(error.status, code: code, error.body ?? error.status.reasonPhrase)
         }
         response.headers.append(contentsOf: Self.securityHeaders)
+        if request.method == .get { response.headers[HTTPField.Name("X-CSRF-Token")!] = String(decoding: self.csrfToken.bytes, as: UTF8.self) }
         return response
     }
 }

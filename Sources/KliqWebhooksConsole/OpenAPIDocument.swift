@@ -26,6 +26,23 @@ enum OpenAPIDocument {
           "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
           "responses": {"200": {"description": "the event", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EventDetail"}}}},
                         "401": {"$ref": "#/components/responses/Unauthorized"}, "404": {"$ref": "#/components/responses/NotFound"}}}},
+        "/api/events/{id}/redrive": {"post": {"operationId": "redriveEvent", "summary": "Make the event's dead (or failed) deliveries pending again",
+          "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}, {"$ref": "#/components/parameters/CSRF"}],
+          "responses": {"200": {"description": "re-driven", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Redriven"}}}},
+                        "401": {"$ref": "#/components/responses/Unauthorized"}, "403": {"$ref": "#/components/responses/Forbidden"},
+                        "404": {"$ref": "#/components/responses/NotFound"}}}},
+        "/api/redrive": {"post": {"operationId": "redriveDead", "summary": "Re-drive every dead event the filter matches, when their number is still the one confirmed",
+          "parameters": [{"$ref": "#/components/parameters/CSRF"}],
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["expected"],
+            "properties": {"expected": {"type": "integer", "minimum": 0},
+                           "filter": {"type": "object", "properties": {"type": {"type": "string"}, "jobId": {"type": "string"},
+                                      "since": {"type": "string", "format": "date-time"}, "until": {"type": "string", "format": "date-time"}}}}}}}},
+          "responses": {"200": {"description": "re-driven", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Redriven"}}}},
+                        "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
+                        "403": {"$ref": "#/components/responses/Forbidden"},
+                        "409": {"description": "the filter matches another number of dead events now; nothing was re-driven",
+                                "content": {"application/json": {"schema": {"type": "object", "required": ["error", "message", "count"],
+                                  "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "count": {"type": "integer"}}}}}}}}},
         "/api/jobs": {"get": {"operationId": "listJobs", "summary": "Jobs by id",
           "parameters": [
             {"name": "status", "in": "query", "schema": {"type": "string"}},
@@ -41,13 +58,17 @@ enum OpenAPIDocument {
                         "401": {"$ref": "#/components/responses/Unauthorized"}, "404": {"$ref": "#/components/responses/NotFound"}}}}
       },
       "components": {
+        "parameters": {"CSRF": {"name": "X-CSRF-Token", "in": "header", "required": true, "schema": {"type": "string"},
+                                "description": "the token every GET /api/ answer carries in its X-CSRF-Token header"}},
         "securitySchemes": {"bearerToken": {"type": "http", "scheme": "bearer", "description": "the --admin-token-file token; required whenever one is configured"}},
         "responses": {
           "BadRequest": {"description": "a query parameter is not valid", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
           "Unauthorized": {"description": "the admin token is missing or wrong", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "Forbidden": {"description": "no or a wrong X-CSRF-Token, or an Origin other than the console's: nothing changed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
           "NotFound": {"description": "no such event or job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
         },
         "schemas": {
+          "Redriven": {"type": "object", "required": ["redriven"], "properties": {"redriven": {"type": "integer"}}},
           "Error": {"type": "object", "required": ["error", "message"], "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
           "Stats": {"type": "object", "required": ["accepted", "duplicates", "refused", "pending", "retrying", "dead"],
             "properties": {"accepted": {"type": "integer"}, "duplicates": {"type": "integer"},

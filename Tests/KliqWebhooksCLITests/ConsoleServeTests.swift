@@ -40,6 +40,15 @@ struct ConsoleServeTests {
         #expect((counts?["refused"] as? [String: Int])?["invalid_signature"] == 1)
         let event = try await self.get(port, "/api/events/evt_console_1")
         #expect(event.status == 200 && event.bodyText.contains(#""bytes":\#(body.count)"#))
+        // A redrive from the console's own origin with its CSRF token is taken; from another origin it is not.
+        let csrf = try #require(stats.header("X-CSRF-Token"))
+        let console = RawHTTPClient(port: port)
+        let ours = try await console.post("/api/events/evt_console_1/redrive", body: [],
+                                          headers: [("X-CSRF-Token", csrf), ("Origin", "http://127.0.0.1:\(port)")])
+        #expect(ours.status == 200, "\(ours.bodyText)")
+        let theirs = try await console.post("/api/events/evt_console_1/redrive", body: [],
+                                            headers: [("X-CSRF-Token", csrf), ("Origin", "http://127.0.0.1:\(port + 1)")])
+        #expect(theirs.status == 403 && theirs.bodyText.contains("cross_origin"))
         // The webhook listener does not serve the admin API.
         #expect(try await serve.client.request("GET", "/api/stats").status == 404)
         #expect(try await serve.terminate() == 0)

@@ -6,6 +6,7 @@ import KliqWebhooks
 @testable import KliqWebhooksConsole
 import KliqWebhooksTesting
 import NIOCore
+import Synchronization
 import Testing
 
 /// The operator console's JSON API against a real receiver and store, each answer checked against the
@@ -179,7 +180,64 @@ import Testing
             let document = try #require(json as? [String: Any])
             #expect((document["openapi"] as? String)?.hasPrefix("3.") == true)
             let paths = Set((document["paths"] as? [String: Any] ?? [:]).keys)
-            #expect(paths == ["/api/stats", "/api/events", "/api/events/{id}", "/api/jobs", "/api/jobs/{id}"])
+            #expect(paths == ["/api/stats", "/api/events", "/api/events/{id}", "/api/events/{id}/redrive", "/api/redrive", "/api/jobs", "/api/jobs/{id}"])
         }
     }
+
+    /// Redrive: the CSRF token and a same-origin request are required, and nothing changes without them.
+    @Test func redriveNeedsTheCSRFTokenFromTheConsoleAndItsOrigin() async throws {
+        let store = InMemoryEventStore()
+        let failing = Mutex(true)
+        let receiver = Receiver(verifier: try SignatureVerifier(secrets: [Secret(secret)]), store: store,
+                                configuration: .init(retry: RetryPolicy(maxAttempts: 1)), logger: quietLogger)
+        receiver.on(.visitSubmitted, name: "crm") { _ in if failing.withLock({ $0 }) { throw Refusal() } }
+        for id in ["evt_r1", "evt_r2", "evt_r3"] { _ = try await receiver.deliver(Self.visit(id, job: id == "evt_r3" ? "job_r" : nil), signedWith: signer) }
+        try await self.withAPI(receiver, token: nil) { client in
+            #expect(try await eventually { await store.deliveries(on: .dead, after: nil, limit: 10).count == 3 })
+            let page = try await self.get(client, "/api/events?state=dead")
+            let csrf = try #require(page.response.headers[HTTPField.Name("X-CSRF-Token")!])
+            func post(_ uri: String, _ headers: HTTPFields, body: String? = nil) async throws -> (HTTPResponse.Status, Any?) {
+                let response = try await client.execute(uri: uri, method: .post, headers: headers, body: body.map { ByteBuffer(string: $0) })
+                return (response.status, try? JSONSerialization.jsonObject(with: Data(buffer: response.body)))
+            }
+            let token = HTTPField.Name("X-CSRF-Token")!
+            // No token, a wrong one, or another origin: 403, and the event stays dead.
+            for headers: HTTPFields in [[:], [token: "0000"], [token: csrf, .origin: "https://evil.example"]] {
+                let (status, json) = try await post("/api/events/evt_r1/redrive", headers)
+                #expect(status == .forbidden, "\(headers)")
+                try OpenAPICheck.response(json, path: "/api/events/{id}/redrive", status: 403, method: "post")
+            }
+            #expect(await store.deliveries(eventId: "evt_r1")?.handlers["crm"]?.status == .dead)
+
+            failing.withLock { $0 = false }
+            let (status, json) = try await post("/api/events/evt_r1/redrive", [token: csrf])
+            #expect(status == .ok)
+            try OpenAPICheck.response(json, path: "/api/events/{id}/redrive", status: 200, method: "post")
+            #expect((json as? [String: Any])?["redriven"] as? Int == 1)
+            #expect(try await eventually { await store.deliveries(eventId: "evt_r1")?.handlers["crm"]?.status == .succeeded })
+            #expect(try await post("/api/events/evt_nope/redrive", [token: csrf]).0 == .notFound)
+
+            // Bulk: the confirmed count must still be the count; then every matching dead event runs again.
+            let stale = try await post("/api/redrive", [token: csrf, .contentType: "application/json"], body: #"{"filter":{},"expected":3}"#)
+            #expect(stale.0 == .conflict)
+            try OpenAPICheck.response(stale.1, path: "/api/redrive", status: 409, method: "post")
+            #expect((stale.1 as? [String: Any])?["count"] as? Int == 2)
+            #expect(await store.deliveries(eventId: "evt_r2")?.handlers["crm"]?.status == .dead)
+            let one = try await post("/api/redrive", [token: csrf], body: #"{"filter":{"jobId":"job_r"},"expected":1}"#)
+            #expect(one.0 == .ok && (one.1 as? [String: Any])?["redriven"] as? Int == 1)
+            #expect(try await eventually { await store.deliveries(eventId: "evt_r3")?.handlers["crm"]?.status == .succeeded })
+            #expect(await store.deliveries(eventId: "evt_r2")?.handlers["crm"]?.status == .dead)
+            #expect(try await post("/api/redrive", [token: csrf], body: "not json").0 == .badRequest)
+        }
+    }
+}
+
+/// Polls `condition` every 50 ms for at most `timeout`.
+private func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    return false
 }
