@@ -4,8 +4,8 @@ import Hummingbird
 import KliqWebhooks
 import NIOCore
 
-/// The operator console's JSON API (`/api/…`, described by `/api/openapi.json`), read through the
-/// store protocol only, so it works on every store. Mount it on a listener of its own — `serve` uses
+/// The operator console: its pages (`/`, `/events`, `/dead`, `/jobs`, …) and its JSON API (`/api/…`,
+/// described by `/api/openapi.json`), read through the store protocol only, so it works on every store. Mount it on a listener of its own — `serve` uses
 /// `--admin-host`/`--admin-port`, loopback by default — never on the public webhook listener.
 ///
 /// ```swift
@@ -22,6 +22,8 @@ public struct AdminAPI: Sendable {
     /// This process's CSRF token: sent with every `GET /api/` answer (`X-CSRF-Token`) and the pages,
     /// required back on every state-changing request. A page of another origin cannot read it.
     let csrfToken: AdminToken
+    /// The value of the sign-in cookie of this process (pages, when the console has a token).
+    let session: AdminToken
 
     /// - Parameters:
     ///   - receiver: the receiver whose store and counters the API shows.
@@ -29,7 +31,8 @@ public struct AdminAPI: Sendable {
     public init(receiver: Receiver, token: AdminToken?) {
         self.receiver = receiver
         self.token = token
-        self.csrfToken = AdminToken((0..<4).map { _ in String(UInt64.random(in: .min ... .max), radix: 16) }.joined())!
+        self.csrfToken = .random()
+        self.session = .random()
     }
 
     var store: any EventStore { self.receiver.store }
@@ -38,16 +41,17 @@ public struct AdminAPI: Sendable {
     /// `/api/jobs/{id}`, and `POST /api/events/{id}/redrive`, `/api/redrive` to `router`, behind the
     /// token check, the CSRF and origin checks for the POSTs, and the console's security headers.
     public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
-        let guarded = AdminGuard<Context>(token: self.token, csrfToken: self.csrfToken)
+        let guarded = AdminGuard<Context>(api: self)
         // The POSTs in a group of their own: a group's middleware applies to every route added after it.
         self.addRedriveRoutes(to: router.group("api").add(middleware: guarded).add(middleware: CSRFGuard<Context>(token: self.csrfToken)))
         let api = router.group("api").add(middleware: guarded)
         api.get("openapi.json") { _, _ in Self.json(bytes: Array(OpenAPIDocument.text.utf8)) }
         api.get("stats") { _, _ in try await Self.json(self.stats()) }
-        api.get("events") { request, _ in try await self.events(request.uri.queryParameters) }
+        api.get("events") { request, _ in try await Self.json(self.events(request.uri.queryParameters)) }
         api.get("events/{id}") { _, context in try await self.event(id: context.parameters.require("id")) }
-        api.get("jobs") { request, _ in try await self.jobs(request.uri.queryParameters) }
+        api.get("jobs") { request, _ in try await Self.json(self.jobs(request.uri.queryParameters)) }
         api.get("jobs/{id}") { _, context in try await self.job(id: context.parameters.require("id")) }
+        self.addPages(to: router)
     }
 
     // MARK: - Handlers
@@ -67,7 +71,7 @@ public struct AdminAPI: Sendable {
                              pending: counts[.pending] ?? 0, retrying: counts[.retrying] ?? 0, dead: counts[.dead] ?? 0)
     }
 
-    func events(_ query: Parameters) async throws -> Response {
+    func events(_ query: Parameters) async throws -> Page<EventItem> {
         let limit = try Self.limit(query)
         var filter = EventFilter()
         filter.type = query.get("type").flatMap { $0.isEmpty ? nil : EventType($0) }
@@ -79,7 +83,7 @@ public struct AdminAPI: Sendable {
             guard let status = LedgerEntry.HandlerState.Status(rawValue: state) else {
                 throw Self.badRequest("state is pending, retrying, succeeded or dead, not '\(state)'")
             }
-            return try await Self.json(self.events(in: status, filter: filter, after: cursor, limit: limit))
+            return try await self.events(in: status, filter: filter, after: cursor, limit: limit)
         }
         var after: UInt64 = 0
         if let cursor {
@@ -93,7 +97,7 @@ public struct AdminAPI: Sendable {
             items.append(EventItem(id: summary.id, sequence: summary.sequence, type: summary.type.rawValue, jobId: summary.jobId,
                                    acceptedAt: Self.rfc3339(summary.acceptedAt), handlers: Self.states(ledger)))
         }
-        return try Self.json(Page(items: items, next: page.next.map(String.init)))
+        return Page(items: items, next: page.next.map(String.init))
     }
 
     /// Events with a handler in `status`, from the shelf that holds them (`active` for pending and
@@ -126,7 +130,9 @@ public struct AdminAPI: Sendable {
         return Page(items: [], next: cursor)
     }
 
-    func event(id: String) async throws -> Response {
+    func event(id: String) async throws -> Response { try await Self.json(self.eventDetail(id: id)) }
+
+    func eventDetail(id: String) async throws -> EventDetail {
         guard let event = try await self.store.event(id: id) else {
             throw HTTPError(.notFound, message: "no event \(id)")
         }
@@ -134,12 +140,12 @@ public struct AdminAPI: Sendable {
         let digest = KliqWebhooks.Crypto.sha256(event.rawBody).map { String(format: "%02x", $0) }.joined()
         var handlers: [String: HandlerDetail] = [:]
         for (name, state) in ledger?.handlers ?? [:] { handlers[name] = HandlerDetail(state: state.status.rawValue, attempts: state.timeline) }
-        return try Self.json(EventDetail(
+        return EventDetail(
             id: event.id, sequence: ledger?.sequence, type: event.type.rawValue, jobId: event.jobId, acceptedAt: ledger?.acceptedAt,
-            body: String(decoding: event.rawBody, as: UTF8.self), bytes: event.rawBody.count, sha256: digest, handlers: handlers))
+            body: String(decoding: event.rawBody, as: UTF8.self), bytes: event.rawBody.count, sha256: digest, handlers: handlers)
     }
 
-    func jobs(_ query: Parameters) async throws -> Response {
+    func jobs(_ query: Parameters) async throws -> Page<JobItem> {
         let limit = try Self.limit(query)
         let status = query.get("status").flatMap { $0.isEmpty ? nil : $0 }
         let model = query.get("model").flatMap { $0.isEmpty ? nil : $0 }
@@ -153,10 +159,10 @@ public struct AdminAPI: Sendable {
                 (status.map { job.status.rawValue == $0 } ?? true) && (model.map { job.model?.rawValue == $0 } ?? true)
                     && (since.map { (job.updatedAt.flatMap(Self.date) ?? .distantPast) >= $0 } ?? true)
             }.map { JobItem(id: $0.id, status: $0.status.rawValue, model: $0.model?.rawValue, updatedAt: $0.updatedAt, eventId: $0.eventId) }
-            if !items.isEmpty || page.next == nil { return try Self.json(Page(items: items, next: page.next)) }
+            if !items.isEmpty || page.next == nil { return Page(items: items, next: page.next) }
             cursor = page.next
         } while read < Self.scanBudget
-        return try Self.json(Page(items: [JobItem](), next: cursor))
+        return Page(items: [], next: cursor)
     }
 
     func job(id: String) async throws -> Response {

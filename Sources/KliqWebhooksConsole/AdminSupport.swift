@@ -23,13 +23,22 @@ public struct AdminToken: Sendable, CustomStringConvertible {
     }
 
     public var description: String { "AdminToken(***)" }
+
+    /// The token's text, for the CSRF header and the sign-in cookie (never for the admin token itself).
+    var text: String { String(decoding: self.bytes, as: UTF8.self) }
+
+    /// A random token of this process (CSRF, sign-in session).
+    static func random() -> AdminToken {
+        AdminToken((0..<4).map { _ in String(UInt64.random(in: .min ... .max), radix: 16) }.joined())!
+    }
 }
 
 /// Checks the token, and puts the console's security headers on every answer: a strict
 /// Content-Security-Policy, no sniffing, no caching, no referrer.
 struct AdminGuard<Context: RequestContext>: RouterMiddleware {
-    let token: AdminToken?
-    let csrfToken: AdminToken
+    let api: AdminAPI
+    var token: AdminToken? { self.api.token }
+    var csrfToken: AdminToken { self.api.csrfToken }
 
     static var securityHeaders: HTTPFields {
         [
@@ -44,7 +53,8 @@ struct AdminGuard<Context: RequestContext>: RouterMiddleware {
         var response: Response
         if let token = self.token {
             let header = request.headers[.authorization] ?? ""
-            guard header.hasPrefix("Bearer "), token.matches(header.dropFirst("Bearer ".count)) else {
+            // A bearer token, or the sign-in cookie the pages use.
+            guard (header.hasPrefix("Bearer ") && token.matches(header.dropFirst("Bearer ".count))) || self.api.signedIn(request) else {
                 response = AdminAPI.error(.unauthorized, code: "unauthorized", "this console needs its admin token: Authorization: Bearer TOKEN")
                 response.headers[.wwwAuthenticate] = "Bearer"
                 response.headers.append(contentsOf: Self.securityHeaders)
@@ -63,7 +73,7 @@ struct AdminGuard<Context: RequestContext>: RouterMiddleware {
             response = AdminAPI.error(error.status, code: code, error.body ?? error.status.reasonPhrase)
         }
         response.headers.append(contentsOf: Self.securityHeaders)
-        if request.method == .get { response.headers[HTTPField.Name("X-CSRF-Token")!] = String(decoding: self.csrfToken.bytes, as: UTF8.self) }
+        if request.method == .get { response.headers[HTTPField.Name("X-CSRF-Token")!] = self.csrfToken.text }
         return response
     }
 }
