@@ -131,6 +131,15 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if settings.store == .memory { logger.warning("--store memory: events are not kept and nothing survives a restart") }
         let metrics = settings.metricsPort.map { MetricsEndpoint(host: settings.metricsHost, port: $0, version: KliqWebhooksCommand.configuration.version) }
+        var tracing: (any Service)?
+        if let url = settings.otlpTracesURL {
+            do {
+                tracing = try TraceExport.bootstrap(url: url, version: KliqWebhooksCommand.configuration.version)
+            } catch {
+                FileHandle.standardError.write(Data("kliq-webhooks: cannot export traces to \(url): \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
         let receiver = Receiver(
             verifier: try SignatureVerifier(secrets: secrets),
             store: store,
@@ -195,6 +204,7 @@ struct ServeCommand: AsyncParsableCommand {
                 configuration: .init(pollAfter: .milliseconds(Int64(settings.pollAfter * 1000)), maxInterval: .milliseconds(Int64(settings.pollMaxInterval * 1000))),
                 logger: logger))
         }
+        if let tracing { services.append(tracing) }
         let reload = settings.secretFile.map { SecretReload(file: $0, receiver: receiver, logger: logger) }
         if let reload { services.append(reload) }
         do {

@@ -210,6 +210,14 @@ extension ServeOption {
         },
         .one("admin-port", "9465", "PORT|off", "Port of the console; 0 picks a free one, off turns it off.") { $0.adminPort = try port($1) },
         .optional("admin-token-file", "PATH", "File holding the console's admin token (required off loopback); never printed.") { $0.adminTokenFile = $1 },
+        .optional("otlp-traces-url", "URL",
+                  "Export the receive, verify, store and handler spans over OTLP/HTTP (protobuf) to this URL, e.g. http://127.0.0.1:4318/v1/traces.",
+                  shown: "no export") { settings, value in
+            if let value, !ServeSettings.isHTTPURL(value) {
+                throw Problem(text: "otlp-traces-url needs an http:// or https:// URL, e.g. http://127.0.0.1:4318/v1/traces, not '\(value)'")
+            }
+            settings.otlpTracesURL = value
+        },
         .one("log-level", "info", "LEVEL", "trace, debug, info, notice, warning, error or critical.") { settings, value in
             guard let level = Logger.Level(rawValue: value) else {
                 throw Problem(text: "log-level is trace, debug, info, notice, warning, error or critical, not '\(value)'")

@@ -59,6 +59,8 @@ struct ServeSettings: Sendable {
     /// `nil`: no console (`admin-port = off`).
     var adminPort: Int? = 9465
     var adminTokenFile: String?
+    /// Where spans are exported over OTLP/HTTP; `nil`: no export.
+    var otlpTracesURL: String?
     var logLevel = Logger.Level.info
     var logFormat = LogFormat.text
 
