@@ -11,11 +11,31 @@ struct RedriveRequest: Codable, Sendable {
         var jobId: String?
         var since: String?
         var until: String?
+
+        init(type: String? = nil, jobId: String? = nil, since: String? = nil, until: String? = nil) {
+            (self.type, self.jobId, self.since, self.until) = (type, jobId, since, until)
+        }
+
+        /// Strict, as the OpenAPI document says: a key that is there holds a string (`null` is refused).
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            func string(_ key: CodingKeys) throws -> String? { container.contains(key) ? try container.decode(String.self, forKey: key) : nil }
+            self.init(type: try string(.type), jobId: try string(.jobId), since: try string(.since), until: try string(.until))
+        }
     }
 
     var filter: Filter?
     /// The count the operator confirmed; the request is refused (409) when it no longer matches.
     var expected: Int
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.filter = container.contains(.filter) ? try container.decode(Filter.self, forKey: .filter) : nil
+        self.expected = try container.decode(Int.self, forKey: .expected)
+        guard self.expected >= 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .expected, in: container, debugDescription: "expected is a count, 0 or more")
+        }
+    }
 }
 
 struct RedriveResponse: Codable, Sendable {
@@ -56,7 +76,7 @@ extension AdminAPI {
         filter.type = redrive.filter?.type.flatMap { $0.isEmpty ? nil : EventType($0) }
         filter.jobId = redrive.filter?.jobId.flatMap { $0.isEmpty ? nil : $0 }
         for (name, text, keyPath) in [("since", redrive.filter?.since, \EventFilter.since), ("until", redrive.filter?.until, \EventFilter.until)] {
-            guard let text, !text.isEmpty else { continue }
+            guard let text else { continue }
             guard let date = Self.date(text) else { throw Self.badRequest("\(name) is an RFC 3339 time like 2026-04-28T12:00:00Z, not '\(text)'") }
             filter[keyPath: keyPath] = date
         }

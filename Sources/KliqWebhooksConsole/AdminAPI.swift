@@ -71,15 +71,16 @@ public struct AdminAPI: Sendable {
                              pending: counts[.pending] ?? 0, retrying: counts[.retrying] ?? 0, dead: counts[.dead] ?? 0)
     }
 
-    func events(_ query: Parameters) async throws -> Page<EventItem> {
+    /// - Parameter form: the query comes from a page's filter form: empty fields mean "any".
+    func events(_ query: Parameters, form: Bool = false) async throws -> Page<EventItem> {
         let limit = try Self.limit(query)
         var filter = EventFilter()
         filter.type = query.get("type").flatMap { $0.isEmpty ? nil : EventType($0) }
         filter.jobId = query.get("jobId").flatMap { $0.isEmpty ? nil : $0 }
-        filter.since = try Self.time(query, "since")
-        filter.until = try Self.time(query, "until")
+        filter.since = try Self.time(query, "since", form: form)
+        filter.until = try Self.time(query, "until", form: form)
         let cursor = query.get("cursor").flatMap { $0.isEmpty ? nil : $0 }
-        if let state = query.get("state"), !state.isEmpty {
+        if let state = query.get("state"), !(state.isEmpty && form) {
             guard let status = LedgerEntry.HandlerState.Status(rawValue: state) else {
                 throw Self.badRequest("state is pending, retrying, succeeded or dead, not '\(state)'")
             }
@@ -145,11 +146,11 @@ public struct AdminAPI: Sendable {
             body: String(decoding: event.rawBody, as: UTF8.self), bytes: event.rawBody.count, sha256: digest, handlers: handlers)
     }
 
-    func jobs(_ query: Parameters) async throws -> Page<JobItem> {
+    func jobs(_ query: Parameters, form: Bool = false) async throws -> Page<JobItem> {
         let limit = try Self.limit(query)
         let status = query.get("status").flatMap { $0.isEmpty ? nil : $0 }
         let model = query.get("model").flatMap { $0.isEmpty ? nil : $0 }
-        let since = try Self.time(query, "since")
+        let since = try Self.time(query, "since", form: form)
         var cursor = query.get("cursor").flatMap { $0.isEmpty ? nil : $0 }
         var read = 0
         repeat {

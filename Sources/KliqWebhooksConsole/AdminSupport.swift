@@ -107,9 +107,11 @@ extension AdminAPI {
         return limit
     }
 
-    /// An RFC 3339 time from the query (`since`, `until`), or `nil` when absent.
-    static func time(_ query: Parameters, _ name: String) throws -> Date? {
-        guard let text = query.get(name), !text.isEmpty else { return nil }
+    /// An RFC 3339 time from the query (`since`, `until`), or `nil` when absent. An empty value is
+    /// refused, except from a page's filter form (`form`), whose empty fields mean "any".
+    static func time(_ query: Parameters, _ name: String, form: Bool = false) throws -> Date? {
+        guard let text = query.get(name) else { return nil }
+        if text.isEmpty, form { return nil }
         guard let date = self.date(text) else { throw self.badRequest("\(name) is an RFC 3339 time like 2026-04-28T12:00:00Z, not '\(text)'") }
         return date
     }

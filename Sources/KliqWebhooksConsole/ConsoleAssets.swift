@@ -16,7 +16,7 @@ enum ConsoleAssets {
     pre.body, pre { background: #fff; border: 1px solid #e3e6eb; padding: 1em; overflow: auto; max-height: 40em; }
     .timeline li.failure, .timeline li.dead { color: #8a1f1f; }
     .muted { color: #69707d; } .error { color: #8a1f1f; }
-    svg.frame { width: 100%; max-width: 900px; background: #eef1f6; border: 1px solid #c9ced8; }
+    svg.frame { width: 100%; max-width: 640px; max-height: 60vh; background: #eef1f6; border: 1px solid #c9ced8; }
     svg.frame .frame-border { fill: none; stroke: #c9ced8; }
     svg.frame rect.detection { fill: rgba(47, 111, 235, .12); stroke: #2f6feb; stroke-width: 2; vector-effect: non-scaling-stroke; }
     svg.frame text.label { fill: #123a8a; font-size: 14px; paint-order: stroke; stroke: #fff; stroke-width: 3px; }

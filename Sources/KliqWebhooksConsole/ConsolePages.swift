@@ -43,7 +43,7 @@ extension AdminAPI {
     // MARK: - Pages
 
     func eventsPage(_ query: Parameters) async throws -> Response {
-        let page = try await self.events(query)
+        let page = try await self.events(query, form: true)
         let state = query.get("state") ?? ""
         var values = Self.fields(query, ["type", "jobId", "since", "until"])
         values["states"] = [("", "any"), ("pending", "pending"), ("retrying", "retrying"), ("succeeded", "succeeded"), ("dead", "dead")].map {
@@ -88,7 +88,7 @@ extension AdminAPI {
     }
 
     func jobsPage(_ query: Parameters) async throws -> Response {
-        let page = try await self.jobs(query)
+        let page = try await self.jobs(query, form: true)
         var values = Self.fields(query, ["status", "model", "since"])
         values["items"] = page.items.map {
             ["id": $0.id, "idPath": Self.pathComponent($0.id), "status": $0.status, "model": $0.model ?? "", "updatedAt": $0.updatedAt ?? ""] as [String: Any]

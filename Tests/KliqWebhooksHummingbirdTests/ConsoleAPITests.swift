@@ -144,6 +144,7 @@ import Testing
         let receiver = try self.receiver(InMemoryEventStore())
         try await self.withAPI(receiver, token: nil) { client in
             for uri in ["/api/events?limit=0", "/api/events?limit=x", "/api/events?state=lost", "/api/events?since=yesterday",
+                        "/api/events?until=", "/api/events?state=", "/api/jobs?since=",
                         "/api/events?cursor=abc", "/api/jobs?limit=999"] {
                 let (status, json, _) = try await self.get(client, uri)
                 #expect(status == .badRequest, "\(uri)")
