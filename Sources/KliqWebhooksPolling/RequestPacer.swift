@@ -59,6 +59,9 @@ final class RequestPacer: Sendable {
         }
     }
 
+    /// Whether a pause the API asked for runs now.
+    var isPaused: Bool { self.state.withLock { state in state.pausedUntil.map { $0 > .now } ?? false } }
+
     /// Holds every request back for `duration` (or longer, if a longer pause runs).
     func pause(for duration: Duration) {
         self.state.withLock { state in

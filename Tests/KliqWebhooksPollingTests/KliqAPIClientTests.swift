@@ -50,9 +50,8 @@ struct KliqAPIClientTests {
         let kliq = client(api)
         let started = ContinuousClock.now
         async let first = kliq.job(id: "job_1")
-        // A second request of the same client, made once the 429 is in (during the pause), waits too.
-        try await eventually("the 429") { api.requests.count == 1 }
-        try await Task.sleep(for: .milliseconds(100))
+        // A second request of the same client, made once the client has the 429 (during the pause), waits too.
+        try await eventually("the 429") { api.requests.count == 1 && kliq.pacer.isPaused }
         async let second = kliq.job(id: "job_1")
         _ = try await (first, second)
         let times = api.requests.map(\.at)
