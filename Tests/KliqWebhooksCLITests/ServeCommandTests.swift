@@ -116,7 +116,8 @@ struct ServeCommandTests {
         let out = self.dir.file("handled")
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let command = #"cat > "$OUT/$KLIQ_EVENT_ID.json"; echo "$KLIQ_EVENT_ID $KLIQ_EVENT_TYPE [$KLIQ_JOB_ID] secret=${KLIQ_WEBHOOK_SECRET:-none}" >> "$OUT/env.txt""#
-        let serve = try await ServeProcess(["serve", "--port", "0", "--exec", command, "--exec", "exit 3"],
+        // A retry a minute later: within the test each event's failing run is reported exactly once.
+        let serve = try await ServeProcess(["serve", "--port", "0", "--exec", command, "--exec", "exit 3", "--retry-delay", "60"],
                                      environment: ["KLIQ_WEBHOOK_SECRET": self.secret, "OUT": out], workingDirectory: self.dir.path)
         try await serve.waitUntilListening()
         let job = try self.fixtures.load("cv.job.completed.custom").body
@@ -124,6 +125,7 @@ struct ServeCommandTests {
         #expect(try await self.post(serve, job).status == 200)
         #expect(try await self.post(serve, visit).status == 200)
         #expect(try await eventually { (try? String(contentsOfFile: out + "/env.txt", encoding: .utf8))?.split(separator: "\n").count == 2 })
+        #expect(try await eventually { serve.errors.components(separatedBy: "exited with status 3").count - 1 == 2 })
         #expect(try await serve.terminate() == 0)
         #expect(FileManager.default.contents(atPath: out + "/evt_custom_0001.json").map(Array.init) == job)
         #expect(FileManager.default.contents(atPath: out + "/evt_visit_0001.json").map(Array.init) == visit)
