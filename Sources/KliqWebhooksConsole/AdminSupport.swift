@@ -116,19 +116,10 @@ extension AdminAPI {
         return date
     }
 
-    static func date(_ text: String) -> Date? {
-        let plain = ISO8601DateFormatter()
-        if let date = plain.date(from: text) { return date }
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return fractional.date(from: text)
-    }
+    /// The core's own RFC 3339 parser and writer (``Timestamp``): no formatter made per call.
+    static func date(_ text: String) -> Date? { Timestamp(rfc3339: text)?.date }
 
-    static func rfc3339(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
-    }
+    static func rfc3339(_ date: Date) -> String { Timestamp(date: date).rfc3339 }
 
     /// Handler name → its state's name.
     static func states(_ entry: LedgerEntry?) -> [String: String] {
