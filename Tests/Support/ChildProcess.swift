@@ -19,6 +19,13 @@ public final class ChildProcess: Sendable {
         case exited(Int32)
         /// A signal with this number ended it.
         case signalled(Int32)
+
+        init(_ status: TerminationStatus) {
+            switch status {
+            case .exited(let code): self = .exited(code)
+            case .signaled(let signal): self = .signalled(signal)
+            }
+        }
     }
 
     /// Where one of the child's output streams goes.
@@ -45,7 +52,7 @@ public final class ChildProcess: Sendable {
         let (started, starting) = AsyncStream.makeStream(of: pid_t.self)
         let output = try Self.open(stdout)
         let errors = try Self.open(stderr)
-        let env: Environment = environment.map { Environment.custom(Dictionary(uniqueKeysWithValues: $0.map { (Environment.Key(stringLiteral: $0.key), $0.value) })) } ?? .inherit
+        let env = Self.environment(environment)
         self.run = Task {
             defer { starting.finish() }
             let result = try await Subprocess.run(
@@ -58,11 +65,7 @@ public final class ChildProcess: Sendable {
                 if let stdin { _ = try? await execution.standardInputWriter.write(stdin) }
                 try? await execution.standardInputWriter.finish()
             }
-            let status: Status
-            switch result.terminationStatus {
-            case .exited(let code): status = .exited(code)
-            case .signaled(let signal): status = .signalled(signal)
-            }
+            let status = Status(result.terminationStatus)
             ended.value.withLock { $0 = status }
             return status
         }
@@ -76,6 +79,11 @@ public final class ChildProcess: Sendable {
     }
 
     struct NotStarted: Error { var executable: String }
+
+    /// The whole environment given, or this process's when `nil`.
+    private static func environment(_ given: [String: String]?) -> Environment {
+        given.map { Environment.custom(Dictionary(uniqueKeysWithValues: $0.map { (Environment.Key(stringLiteral: $0.key), $0.value) })) } ?? .inherit
+    }
 
     /// How the process ended, shared by the task that runs it and its readers.
     private final class Ended: Sendable { let value = Mutex<Status?>(nil) }
@@ -123,16 +131,11 @@ public final class ChildProcess: Sendable {
     public static func output(
         of executable: String, _ arguments: [String], environment: [String: String]? = nil, stdin: [UInt8]? = nil
     ) async throws -> (status: Status, output: String) {
-        let env: Environment = environment.map { Environment.custom(Dictionary(uniqueKeysWithValues: $0.map { (Environment.Key(stringLiteral: $0.key), $0.value) })) } ?? .inherit
+        let env = Self.environment(environment)
         let result = try await Subprocess.run(
             .path(FilePath(executable)), arguments: Arguments(arguments), environment: env,
             input: .array(stdin ?? []), output: .string(limit: 16 << 20), error: .combinedWithOutput
         )
-        let status: Status
-        switch result.terminationStatus {
-        case .exited(let code): status = .exited(code)
-        case .signaled(let signal): status = .signalled(signal)
-        }
-        return (status, result.standardOutput ?? "")
+        return (Status(result.terminationStatus), result.standardOutput ?? "")
     }
 }
